@@ -1,24 +1,30 @@
-"""Accuracy after int8 post-training quantization, per depth of a trained run.
+"""Accuracy after int8 quantization, per depth of a trained run: float Keras, post-training int8, and QAT int8.
 
     python bench/quantization_accuracy.py [--workdir runs/mnist_resnet56] [--examples 10000]
-        [--out bench/results/quantization_accuracy.json]
+        [--qat-epochs 0] [--qat-examples 10000] [--out bench/results/quantization_accuracy.json]
 
 Exports every depth of the run to int8 TFLite (calibrated on 200 training
 images) into a temporary folder and scores the float Keras sub-net and the
-int8 file on the same held-out images.
+int8 file on the same held-out images. With ``--qat-epochs N`` each depth is
+also fine-tuned quantization-aware for N epochs over ``--qat-examples``
+training images (as ``python -m ddnn_tf.export_tflite --qat-epochs N`` does;
+needs the ``qat`` extra) and its int8 file scored on the same images.
 """
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
-from ddnn_tf import export, io
+from ddnn_tf import export, io, qat
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/mnist_resnet56")
     parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--qat-epochs", type=int, default=0)
+    parser.add_argument("--qat-examples", type=int, default=10_000)
     parser.add_argument("--out", default="bench/results/quantization_accuracy.json")
     args = parser.parse_args()
     out = Path(args.out)
@@ -26,28 +32,41 @@ def main():
     workdir = Path(args.workdir)
     run = io.read_json(workdir / "run.json", "run record")
     model = io.load_model(workdir / "model.keras")
+    qat_options = qat.Options(args.qat_epochs, args.qat_examples, prefer="qat") if args.qat_epochs else None
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rows = export.export_depths(
             model, list(model.depths), run, Path(folder), "int8", float_io=False, calibration_steps=200,
-            eval_examples=args.examples, max_drop=100.0, bundle=False,
+            eval_examples=args.examples, max_drop=100.0, bundle=False, qat_options=qat_options,
         )
-    table = [
-        {
+    minutes = (time.perf_counter() - start) / 60
+    table = []
+    for row in rows:
+        ptq = row.get("ptq_int8_accuracy", row["tflite_accuracy"])
+        entry = {
             "depth": row["depth"],
             "keras_float32": round(row["keras_accuracy"], 5),
-            "tflite_int8": round(row["tflite_accuracy"], 5),
-            "drop_points": round(100 * (row["keras_accuracy"] - row["tflite_accuracy"]), 2),
-            "agreement": round(row["agreement"], 5),
+            "tflite_int8": round(ptq, 5),
+            "drop_points": round(100 * (row["keras_accuracy"] - ptq), 2),
             "int8_bytes": row["file_bytes"],
         }
-        for row in rows
-    ]
-    print(f"{workdir}: {rows[0]['examples']} held-out images")
-    print(f"{'depth':>5} {'float32':>8} {'int8':>8} {'drop':>6} {'agree':>8} {'bytes':>9}")
+        if qat_options:
+            entry["tflite_int8_qat"] = round(row["qat_int8_accuracy"], 5)
+            entry["qat_drop_points"] = round(100 * (row["keras_accuracy"] - row["qat_int8_accuracy"]), 2)
+        table.append(entry)
+
+    print(f"{workdir}: {rows[0]['examples']} held-out images"
+          + (f"; QAT {args.qat_epochs} epoch(s) over {args.qat_examples} images" if qat_options else "")
+          + f"; {minutes:.1f} min")
+    print(f"{'depth':>5} {'float32':>8} {'int8':>8} {'drop':>6}" + (f" {'QAT int8':>9} {'drop':>6}" if qat_options else "")
+          + f" {'bytes':>9}")
     for r in table:
+        qat_cells = f" {100 * r['tflite_int8_qat']:>8.2f}% {r['qat_drop_points']:>6}" if qat_options else ""
         print(f"{r['depth']:>5} {100 * r['keras_float32']:>7.2f}% {100 * r['tflite_int8']:>7.2f}% "
-              f"{r['drop_points']:>6} {100 * r['agreement']:>7.2f}% {r['int8_bytes']:>9,}")
-    io.write_json(out, {"workdir": str(workdir), "examples": rows[0]["examples"], "rows": table})
+              f"{r['drop_points']:>6}{qat_cells} {r['int8_bytes']:>9,}")
+    io.write_json(out, {"workdir": str(workdir), "examples": rows[0]["examples"], "qat_epochs": args.qat_epochs,
+                        "qat_examples": args.qat_examples if qat_options else 0, "minutes": round(minutes, 1),
+                        "rows": table})
 
 
 if __name__ == "__main__":

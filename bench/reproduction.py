@@ -1,15 +1,19 @@
-"""Does EKD beat training each depth alone? EKD, independent and joint runs over seeds.
+"""Does EKD beat training each depth alone? EKD against independent and joint training, and ablations, over seeds.
 
     python bench/reproduction.py [--seeds 0,1,2] [--train-examples 5000] [--epochs 2]
-        [--modes ekd,independent,joint] [--root runs/study] [--out bench/results/reproduction.json]
+        [--variants ekd,independent,joint,no_kl,no_at,ensemble_teacher,shared_bn]
+        [--recalibration-batches 20] [--root runs/study] [--out bench/results/reproduction.json]
 
-Trains the offline MNIST config (ResNet-56 holding 20, 32, 44) once per mode
-and seed with the same budget, on a reduced training set so that the task is
-not saturated, scores every depth on the 10,000 test digits, and prints per
-depth the mean and standard deviation of each mode and the paired per-seed
-difference of EKD against the others, and plots mean accuracy against
-multiply-accumulates (``<out>.png``). Finished runs are reused, so an
-interrupted study resumes.
+Trains the offline MNIST config (ResNet-56 holding 20, 32, 44) once per
+variant and seed with the same budget, on a reduced training set so that the
+task is not saturated, and scores every depth on the 10,000 test digits, also
+after re-estimating BN statistics on ``--recalibration-batches`` training
+batches. Prints per variant and depth the mean and standard deviation over
+seeds and the paired per-seed difference of EKD against every other variant,
+and plots mean accuracy against multiply-accumulates (``<out>.png``).
+
+Finished runs are reused (their training time is kept in ``study.json`` in
+the run's directory), so an interrupted study resumes.
 """
 
 import argparse
@@ -23,80 +27,121 @@ from ddnn_tf.plots import save_line_plot
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet56.py"
 
+# Each variant changes these keys of the config; "ekd" is the config as shipped.
+VARIANTS = {
+    "ekd": {},
+    "independent": {"mode": "independent"},
+    "joint": {"mode": "joint"},
+    "no_kl": {"ekd.kd_weight": 0.0},
+    "no_at": {"ekd.at_weight": 0.0},
+    "ensemble_teacher": {"ekd.teacher": "ensemble"},
+    "shared_bn": {"model.bn": "shared"},
+}
+PLOTTED = ("ekd", "independent", "joint")
 
-def study_config(mode, seed, train_examples, epochs):
+
+def study_config(variant, seed, train_examples, epochs):
     spec = importlib.util.spec_from_file_location("mnist_config", CONFIG)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config()
-    config.mode, config.seed, config.epochs = mode, seed, epochs
+    config.seed, config.epochs = seed, epochs
     config.data.train_examples = train_examples
-    config.bn_recalibration_batches = 0
+    config.bn_recalibration_batches = 0  # the study scores recalibrated BN itself
+    config.update_from_flattened_dict(VARIANTS[variant])
     return config
+
+
+def train_once(variant, seed, args):
+    """Trains one run unless it is finished; returns its training time in seconds."""
+    workdir = Path(args.root) / f"{variant}_seed{seed}"
+    record = workdir / "study.json"
+    if record.exists():
+        return io.read_json(record, "study record")["train_seconds"]
+    start = time.perf_counter()
+    training.train(study_config(variant, seed, args.train_examples, args.epochs), workdir)
+    seconds = round(time.perf_counter() - start, 1)
+    io.write_json(record, {"train_seconds": seconds})
+    return seconds
 
 
 def mean_std(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def print_table(title, table, depths, signed=False):
+    print(f"\n{title}")
+    print(f"{'':>38}" + "".join(f"{f'depth {d}':>18}" for d in depths))
+    sign = "+" if signed else ""
+    for name, cells in table.items():
+        print(f"{name:>38}" + "".join(
+            f"{100 * cells[d][0]:>{sign}11.2f} ± {100 * cells[d][1]:<4.2f}" for d in depths
+        ))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--modes", default="ekd,independent,joint")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--train-examples", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--recalibration-batches", type=int, default=20)
     parser.add_argument("--root", default="runs/study")
     parser.add_argument("--out", default="bench/results/reproduction.json")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    modes = args.modes.split(",")
+    variants = args.variants.split(",")
+    for variant in variants:
+        if variant not in VARIANTS:
+            parser.error(f"unknown variant {variant!r}; valid choices: {', '.join(VARIANTS)}")
     out = Path(args.out)
     io.writable_dir(out.parent)
 
-    top1 = {}  # (mode, seed) -> {depth: accuracy}
-    seconds = {}
+    study_start = time.perf_counter()
+    runs = []
     for seed in seeds:
-        for mode in modes:
-            workdir = Path(args.root) / f"{mode}_seed{seed}"
-            start = time.perf_counter()
-            training.train(study_config(mode, seed, args.train_examples, args.epochs), workdir)
-            rows = evaluation.evaluate_run(workdir, latency=False)
-            seconds[(mode, seed)] = round(time.perf_counter() - start, 1)
-            top1[(mode, seed)] = {row["depth"]: row["top1"] for row in rows}
-            print(f"{mode} seed {seed}: {top1[(mode, seed)]} ({seconds[(mode, seed)]} s)", flush=True)
+        for variant in variants:
+            seconds = train_once(variant, seed, args)
+            rows = evaluation.evaluate_run(
+                Path(args.root) / f"{variant}_seed{seed}", latency=False,
+                recalibration_batches=args.recalibration_batches,
+            )
+            runs.append({
+                "variant": variant, "seed": seed, "overrides": VARIANTS[variant], "train_seconds": seconds,
+                "top1": {row["depth"]: row["top1"] for row in rows},
+                "top1_recalibrated_bn": {row["depth"]: row["top1_recalibrated_bn"] for row in rows},
+            })
+            print(f"{variant} seed {seed}: {runs[-1]['top1']} (trained in {seconds} s)", flush=True)
 
-    depths = sorted(top1[(modes[0], seeds[0])])
-    table = []
-    for depth in depths:
-        row = {"depth": depth}
-        for mode in modes:
-            row[mode] = mean_std([top1[(mode, seed)][depth] for seed in seeds])
-        for other in modes:
-            if other != "ekd" and "ekd" in modes:
-                row[f"ekd_minus_{other}"] = mean_std(
-                    [top1[("ekd", seed)][depth] - top1[(other, seed)][depth] for seed in seeds]
-                )
-        table.append(row)
+    depths = sorted(runs[0]["top1"])
+    scores = {}  # name -> seed -> depth -> top-1
+    for run in runs:
+        scores.setdefault(run["variant"], {})[run["seed"]] = run["top1"]
+        scores.setdefault(f"{run['variant']} + recalibrated BN", {})[run["seed"]] = run["top1_recalibrated_bn"]
+    table = {name: {d: mean_std([by_seed[s][d] for s in seeds]) for d in depths} for name, by_seed in scores.items()}
+    differences = {
+        f"ekd - {name}": {d: mean_std([scores["ekd"][s][d] - by_seed[s][d] for s in seeds]) for d in depths}
+        for name, by_seed in scores.items() if name != "ekd" and "ekd" in scores
+    }
+    study_minutes = (time.perf_counter() - study_start) / 60
+    total_train_minutes = sum(run["train_seconds"] for run in runs) / 60
 
-    print(f"\ntop-1 on 10,000 test digits, mean ± std over seeds {seeds}; {args.train_examples} training "
-          f"digits, {args.epochs} epochs")
-    header = f"{'depth':>5} " + " ".join(f"{mode:>16}" for mode in modes)
-    header += " " + " ".join(f"{key:>22}" for key in table[0] if key.startswith("ekd_minus"))
-    print(header)
-    for row in table:
-        cells = [f"{100 * row[m][0]:>8.2f} ± {100 * row[m][1]:<5.2f}" for m in modes]
-        cells += [f"{100 * v[0]:>+13.2f} ± {100 * v[1]:<6.2f}" for k, v in row.items() if k.startswith("ekd_minus")]
-        print(f"{row['depth']:>5} " + " ".join(cells))
+    setting = f"{args.train_examples} training digits, {args.epochs} epochs, seeds {seeds}"
+    print_table(f"top-1 (%) on the 10,000 test digits, mean ± std over seeds; {setting}", table, depths)
+    print_table("paired per-seed difference (points), mean ± std", differences, depths, signed=True)
+    print(f"\ntraining {total_train_minutes:.0f} min in all; this invocation {study_minutes:.0f} min")
+
     macs = {row["depth"]: row["macs"] for row in rows}
     save_line_plot(
-        {mode: [(macs[row["depth"]] / 1e6, 100 * row[mode][0], row["depth"]) for row in table] for mode in modes},
+        {name: [(macs[d] / 1e6, 100 * table[name][d][0], d) for d in depths] for name in PLOTTED if name in table},
         "multiply-accumulates per image (millions)", f"mean top-1 over {len(seeds)} seeds (%)",
         out.with_suffix(".png"),
     )
     io.write_json(out, {
-        "config": str(CONFIG.name), "train_examples": args.train_examples, "epochs": args.epochs, "seeds": seeds,
-        "runs": [{"mode": m, "seed": s, "top1": top1[(m, s)], "seconds": seconds[(m, s)]} for (m, s) in top1],
-        "table": table,
+        "config": CONFIG.name, "train_examples": args.train_examples, "epochs": args.epochs, "seeds": seeds,
+        "recalibration_batches": args.recalibration_batches, "macs": macs,
+        "runs": runs, "table": table, "differences": differences,
+        "train_minutes": round(total_train_minutes, 1),
     })
 
 

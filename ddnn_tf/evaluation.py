@@ -65,13 +65,18 @@ def _accuracies(model, dataset, top5, depths=None):
     return {depth: count / total for depth, count in counts.items()}
 
 
-def evaluate_run(workdir, latency=True, latency_runs=30):
-    """One result row per depth of the run in ``workdir``."""
+def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None):
+    """One result row per depth of the run in ``workdir``.
+
+    ``recalibration_batches`` (default: the run config's) > 0 also scores each
+    depth after re-estimating its BN statistics on that many training batches.
+    """
     run, models = load_run(workdir)
     data_config = run["config"]["data"]
     train_data, eval_data, info = pipeline.load(stored_data_config(data_config))
     top5 = info.num_classes >= 100
-    recalibration_batches = run["config"].get("bn_recalibration_batches", 0)
+    if recalibration_batches is None:
+        recalibration_batches = run["config"].get("bn_recalibration_batches", 0)
     rows = []
     cache = {}
     for depth, (model, model_depth) in models.items():

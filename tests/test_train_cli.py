@@ -66,6 +66,14 @@ def test_evaluate_puts_every_run_on_one_table_and_plot(runs, tmp_path):
     assert "independent" in result.stdout and "top1" in result.stdout
 
 
+def test_evaluate_run_recalibrates_bn_only_when_asked(runs):
+    plain = evaluation.evaluate_run(runs / "ekd", latency=False, recalibration_batches=0)
+    recalibrated = evaluation.evaluate_run(runs / "ekd", latency=False, recalibration_batches=2)
+    assert all("top1_recalibrated_bn" not in row for row in plain)
+    assert [row["top1"] for row in recalibrated] == [row["top1"] for row in plain], "the run itself is unchanged"
+    assert all(0 <= row["top1_recalibrated_bn"] <= 1 for row in recalibrated)
+
+
 def test_killed_training_resumes_and_finishes_its_epochs(tmp_path):
     workdir = tmp_path / "run"
     args = ["--config", CONFIG, f"--workdir={workdir}", *TINY_OVERRIDES, "--config.epochs=3"]
