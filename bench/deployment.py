@@ -6,10 +6,12 @@ Each depth of a DDNN is exported as ddnn_tf exports it (``model.subnet``),
 and a plain CIFAR ResNet of the same depth is built here from stock Keras
 layers and ops only (not from ddnn_tf) and converted with the same converter
 settings; both in int8 and float32, batch 1. Latency is the median of
-``--runs`` interleaved timed runs. The ratio ddnn_tf / plain should be 1.
+``--runs`` interleaved timed runs, in a new random order each round. The
+ratio ddnn_tf / plain should be 1.
 """
 
 import argparse
+import random
 import statistics
 import time
 from pathlib import Path
@@ -49,7 +51,7 @@ def convert_plain(model, quantize, calibration):
             yield [image[np.newaxis]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return export._configure(converter, quantize, samples, float_io=False).convert()
+    return export._convert(export._configure(converter, quantize, samples, float_io=False))
 
 
 def median_latencies(flatbuffers, threads, runs, image):
@@ -58,10 +60,15 @@ def median_latencies(flatbuffers, threads, runs, image):
         for _ in range(10):
             runner(image)
     timings = {name: [] for name in runners}
+    order = list(runners)
+    shuffle = random.Random(0).shuffle
     for _ in range(runs):
-        for name, runner in runners.items():
+        # A new order every round: the file timed first after a large one pays
+        # for the evicted caches, and a fixed order would always charge the same file.
+        shuffle(order)
+        for name in order:
             start = time.perf_counter()
-            runner(image)
+            runners[name](image)
             timings[name].append((time.perf_counter() - start) * 1e3)
     return {name: statistics.median(values) for name, values in timings.items()}
 

@@ -78,6 +78,7 @@ def main():
         "ekd_shared_over_sum_of_alone": round(median["ekd_shared_bn"] / alone_sum, 3),
         "ekd_private_over_sum_of_alone": round(median["ekd_private_bn"] / alone_sum, 3),
         "ekd_shared_over_full_alone": round(median["ekd_shared_bn"] / full_alone, 3),
+        "ekd_private_over_full_alone": round(median["ekd_private_bn"] / full_alone, 3),
         "saved_by_sharing_blocks_beyond_the_prefix": round(1 - median["ekd_shared_bn"] / median["ekd_private_bn"], 3),
     }
     print(f"{args.arch}, depths {depths}, batch {args.batch}, median of {args.repeats} interleaved steps")
