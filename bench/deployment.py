@@ -45,15 +45,6 @@ def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
     return keras.Model(inputs, outputs)
 
 
-def convert_plain(model, quantize, calibration):
-    def samples():
-        for image in calibration:
-            yield [image[np.newaxis]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return export._convert(export._configure(converter, quantize, samples, float_io=False))
-
-
 def median_latencies(flatbuffers, threads, runs, image):
     runners = {name: export.Runner(flatbuffer, threads=threads) for name, flatbuffer in flatbuffers.items()}
     for runner in runners.values():
@@ -90,7 +81,8 @@ def main():
     for quantize in ("int8", "float32"):
         for depth in model.depths:
             flatbuffers[("ddnn_tf", quantize, depth)] = export.convert_depth(model, depth, quantize, calibration)
-            flatbuffers[("plain", quantize, depth)] = convert_plain(plain_cifar_resnet(depth), quantize, calibration)
+            plain = plain_cifar_resnet(depth)
+            flatbuffers[("plain", quantize, depth)] = export.convert_model(plain, quantize, calibration)
     latency = median_latencies(flatbuffers, args.threads, args.runs, calibration[0])
 
     rows = []

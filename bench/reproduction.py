@@ -17,11 +17,11 @@ the run's directory), so an interrupted study resumes.
 """
 
 import argparse
-import importlib.util
 import statistics
 import time
 from pathlib import Path
 
+from ddnn_tf.config import load as load_config
 from ddnn_tf import evaluation, io, training
 from ddnn_tf.plots import save_line_plot
 
@@ -41,15 +41,11 @@ PLOTTED = ("ekd", "independent", "joint")
 
 
 def study_config(variant, seed, train_examples, epochs):
-    spec = importlib.util.spec_from_file_location("mnist_config", CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    config.seed, config.epochs = seed, epochs
-    config.data.train_examples = train_examples
-    config.bn_recalibration_batches = 0  # the study scores recalibrated BN itself
-    config.update_from_flattened_dict(VARIANTS[variant])
-    return config
+    return load_config(CONFIG, {
+        "seed": seed, "epochs": epochs, "data.train_examples": train_examples,
+        "bn_recalibration_batches": 0,  # the study scores recalibrated BN itself
+        **VARIANTS[variant],
+    })
 
 
 def train_once(variant, seed, args):

@@ -3,6 +3,9 @@
 Override any key on the command line: ``--config.ekd.temperature=3``.
 """
 
+import importlib.util
+from pathlib import Path
+
 import ml_collections
 
 
@@ -106,4 +109,21 @@ def stored_data_config(data):
     """
     config = base_config().data
     config.update(data)
+    return config
+
+
+def load(path, overrides=None):
+    """The config a ``configs/*.py`` file's ``get_config()`` returns, with ``overrides`` applied.
+
+    ``overrides`` maps dotted keys to values, as ``--config.key=value`` does on
+    the command line: ``load("configs/mnist_resnet56.py", {"ekd.kd_weight": 0.0})``.
+    A key the config does not have raises an error instead of being added.
+    """
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.lock()
+    config.update_from_flattened_dict(dict(overrides or {}))
+    config.unlock()
     return config

@@ -48,16 +48,20 @@ def _configure(converter, quantize, calibration, float_io):
     return converter
 
 
-def convert_depth(model, depth, quantize, calibration_images, float_io=False):
-    """One depth's standalone sub-net as a batch-1 TFLite flatbuffer (bytes)."""
-    subnet = model.subnet(depth, batch_size=1)
+def convert_model(keras_model, quantize, calibration_images, float_io=False):
+    """A single-input Keras model as a TFLite flatbuffer (bytes), in one quantize mode."""
 
     def calibration():
         for image in calibration_images:
             yield [image[np.newaxis]]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(subnet)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     return _convert(_configure(converter, quantize, calibration, float_io))
+
+
+def convert_depth(model, depth, quantize, calibration_images, float_io=False):
+    """One depth's standalone sub-net as a batch-1 TFLite flatbuffer (bytes)."""
+    return convert_model(model.subnet(depth, batch_size=1), quantize, calibration_images, float_io)
 
 
 def convert_bundle(model, depths, quantize, calibration_images, float_io=False):

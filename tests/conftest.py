@@ -15,12 +15,12 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
 )
 
-import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import ddnn_tf  # noqa: E402
+from ddnn_tf.config import load as load_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_CONFIG = REPO / "configs" / "mnist_resnet56.py"
@@ -49,17 +49,7 @@ def _seeded():
 
 def tiny_run_config(**changes):
     """The MNIST config with TINY_RUN_OVERRIDES and ``changes`` ("data.batch_size": 64, ...)."""
-    spec = importlib.util.spec_from_file_location("mnist_config", MNIST_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    for key, value in {**TINY_RUN_OVERRIDES, **changes}.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return config
+    return load_config(MNIST_CONFIG, {**TINY_RUN_OVERRIDES, **changes})
 
 
 @pytest.fixture(scope="session")

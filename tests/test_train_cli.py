@@ -16,6 +16,7 @@ from conftest import MNIST_CONFIG, REPO, TINY_RUN_OVERRIDES, run_cli, tiny_run_c
 
 import ddnn_tf
 from ddnn_tf import evaluation, io, training
+from ddnn_tf.config import load as load_config
 
 CONFIG = str(MNIST_CONFIG)
 TINY_OVERRIDES = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
@@ -157,15 +158,16 @@ def test_resuming_a_run_with_another_arch_is_refused(runs, tmp_path):
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_shipped_config_loads_and_checks(path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = load_config(path)
     assert set(config) == set(tiny_run_config())  # every key of ddnn_tf.config.base_config
     if config.data.name == "imagenet2012":
         with pytest.raises(io.UsageError, match="ILSVRC2012_img_train.tar"):
             training.check_config(config)
     else:
         training.check_config(config)
+
+
+def test_a_config_override_with_an_unknown_key_is_refused():
+    assert load_config(MNIST_CONFIG, {"ekd.kd_weight": 0.0}).ekd.kd_weight == 0.0
+    with pytest.raises(KeyError, match="kd_wieght"):
+        load_config(MNIST_CONFIG, {"ekd.kd_wieght": 0.0})
