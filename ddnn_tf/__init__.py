@@ -7,21 +7,21 @@ from ddnn_tf.calibration import recalibrate_bn
 from ddnn_tf.models import ARCHS, DDNN
 
 
-def build_ddnn(arch, num_classes, input_shape, depths=None, stem="auto", bn="shared", **ekd_options):
+def build_ddnn(arch, num_classes, input_shape, **options):
     """Builds a DDNN: one ResNet holding its shallower sub-nets.
 
     Args:
         arch: the full net, e.g. "resnet34" (holds 18), "resnet101" (holds 50),
-            "resnet56" (holds 20, 32, 44); see ``ddnn_tf.ARCHS``.
+            "resnet56" (holds 20, 32, 44), "resnet20" (with ``depths=(8, 14)``);
+            see ``ddnn_tf.ARCHS``.
         num_classes: classifier outputs.
         input_shape: ``(height, width, channels)``.
-        depths: None (every nested standard depth), a sequence of standard
-            depths, or ``{name: blocks per stage}`` for custom sub-nets.
-        stem: "auto", "imagenet" or "cifar".
-        bn: "shared" or "private" (switchable BN per depth).
-        **ekd_options: ``temperature``, ``kd_weight``, ``at_weight``,
-            ``teacher``, ``detach_teacher``, ``label_smoothing``,
-            ``bn_momentum``; see ``DDNN``.
+        **options: ``depths``, ``stem``, ``bn``, ``width``,
+            ``zero_init_residual`` and the distillation options
+            (``temperature``, ``kd_weight``, ``at_weight``, ``teacher``,
+            ``detach_teacher``, ``attention``, ``attention_stages``,
+            ``distill_warmup_steps``, ``distill_ramp_steps``,
+            ``label_smoothing``, ``bn_momentum``), with ``DDNN``'s defaults.
 
     Returns:
         A built ``ddnn_tf.DDNN``; compile it and call ``fit``.
@@ -31,4 +31,4 @@ def build_ddnn(arch, num_classes, input_shape, depths=None, stem="auto", bn="sha
     >>> model.depths
     (18, 34)
     """
-    return DDNN(arch, num_classes, input_shape, depths=depths, stem=stem, bn=bn, **ekd_options)
+    return DDNN(arch, num_classes, input_shape, **options)

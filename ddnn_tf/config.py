@@ -23,8 +23,12 @@ def base_config():
     config.data.name = "mnist"  # mnist | folder | a tensorflow-datasets name (cifar10, imagenet2012, ...)
     config.data.batch_size = 128  # global, over all replicas
     config.data.train_examples = 0  # 0 for the whole split
-    config.data.eval_split = "test"
+    config.data.eval_split = "test"  # scored once, when the run is finished
     config.data.eval_examples = 0
+    # Checkpoints and hyperparameters are chosen on validation data, never on
+    # eval_split: mnist's validation split, a dataset's own validation split,
+    # or else this fraction of the training images, held out.
+    config.data.validation_fraction = 0.05
     config.data.augment = "auto"  # auto (cifar up to 64 pixels, else imagenet) | cifar | imagenet | none
     config.data.image_size = 0  # 0 keeps the native size
     config.data.directory = ""  # name=folder: one sub-folder of images per class
@@ -37,6 +41,8 @@ def base_config():
     config.model.depths = ()  # () for every standard depth nested in the arch
     config.model.stem = "auto"  # auto | imagenet | cifar
     config.model.bn = "private"  # private | shared: see docs/design.md
+    config.model.width = 1.0  # channel multiplier of every stage
+    config.model.zero_init_residual = False  # last BN scale of every residual branch starts at 0
 
     config.ekd = ml_collections.ConfigDict()
     config.ekd.temperature = 2.0
@@ -44,6 +50,12 @@ def base_config():
     config.ekd.at_weight = 50.0
     config.ekd.teacher = "full"  # full | ensemble
     config.ekd.detach_teacher = True
+    config.ekd.attention = "squared_mean"  # squared_mean (Zagoruyko & Komodakis) | zscored_sum
+    config.ekd.attention_stages = "all"  # all | last
+    # Distillation warm-up, as fractions of training: no KL or attention term
+    # before distill_start, then a linear ramp to full weight at distill_full.
+    config.ekd.distill_start = 0.0
+    config.ekd.distill_full = 0.0
     config.ekd.label_smoothing = 0.0
 
     config.optimizer = ml_collections.ConfigDict()

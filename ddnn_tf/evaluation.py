@@ -65,15 +65,19 @@ def _accuracies(model, dataset, top5, depths=None):
     return {depth: count / total for depth, count in counts.items()}
 
 
-def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None):
+def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None, role="eval"):
     """One result row per depth of the run in ``workdir``.
 
     ``recalibration_batches`` (default: the run config's) > 0 also scores each
     depth after re-estimating its BN statistics on that many training batches.
+    ``role`` "validation" scores the validation data that chose the run's
+    checkpoints instead of the eval split (``pipeline.load``).
     """
     run, models = load_run(workdir)
     data_config = run["config"]["data"]
-    train_data, eval_data, info = pipeline.load(stored_data_config(data_config))
+    train_data, eval_data, info = pipeline.load(
+        stored_data_config(data_config), seed=run["config"].get("seed", 0), role=role
+    )
     top5 = info.num_classes >= 100
     if recalibration_batches is None:
         recalibration_batches = run["config"].get("bn_recalibration_batches", 0)

@@ -33,25 +33,37 @@ def kd_loss(student_logits, teacher_logits, temperature):
     return ops.mean(kl) * (temperature**2)
 
 
-def attention_map(features):
-    """Spatial attention of ``(batch, height, width, channels)`` features.
+ATTENTION_MAPS = ("squared_mean", "zscored_sum")
 
-    The mean over channels of the squared activations, flattened to
-    ``(batch, height * width)`` and L2-normalised per example (Zagoruyko &
-    Komodakis 2017).
+
+def attention_map(features, form="squared_mean"):
+    """Spatial attention of ``(batch, height, width, channels)`` features, ``(batch, height * width)``.
+
+    ``form`` is "squared_mean": the mean over channels of the squared
+    activations, L2-normalised per example (Zagoruyko & Komodakis 2017); or
+    "zscored_sum": the sum over channels, shifted and scaled to mean 0 and
+    standard deviation 1 per example (the form of the same authors' public
+    code for EKD in weight-sharing ensembles).
     """
     features = ops.cast(features, "float32")
-    energy = ops.mean(ops.square(features), axis=-1)
-    energy = ops.reshape(energy, (ops.shape(energy)[0], -1))
-    return energy / ops.maximum(ops.norm(energy, axis=-1, keepdims=True), keras.config.epsilon())
+    if form == "squared_mean":
+        energy = ops.mean(ops.square(features), axis=-1)
+        energy = ops.reshape(energy, (ops.shape(energy)[0], -1))
+        return energy / ops.maximum(ops.norm(energy, axis=-1, keepdims=True), keras.config.epsilon())
+    if form == "zscored_sum":
+        energy = ops.sum(features, axis=-1)
+        energy = ops.reshape(energy, (ops.shape(energy)[0], -1))
+        centred = energy - ops.mean(energy, axis=-1, keepdims=True)
+        return centred / (ops.std(energy, axis=-1, keepdims=True) + keras.config.epsilon())
+    raise ValueError(f"Unknown attention map {form!r}; valid choices: {', '.join(ATTENTION_MAPS)}.")
 
 
-def attention_loss(student_features, teacher_features):
+def attention_loss(student_features, teacher_features, form="squared_mean"):
     """Mean squared difference of the two feature maps' attention maps.
 
     Both inputs must have the same spatial size: in a DDNN they are outputs of
     the same stage, computed by the student and by the teacher.
     """
     return ops.mean(
-        ops.square(attention_map(student_features) - attention_map(teacher_features))
+        ops.square(attention_map(student_features, form) - attention_map(teacher_features, form))
     )

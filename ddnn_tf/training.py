@@ -57,9 +57,18 @@ def make_strategy(config):
     return tf.distribute.get_strategy()
 
 
-def build_model(config, num_classes, image_shape):
+def distillation_steps(config, steps_per_epoch):
+    """``(warm-up steps, ramp steps)`` of the distillation schedule, from the config's fractions."""
+    total = config.epochs * steps_per_epoch
+    start = int(round(config.ekd.distill_start * total))
+    full = max(start, int(round(config.ekd.distill_full * total)))
+    return start, full - start
+
+
+def build_model(config, num_classes, image_shape, steps_per_epoch=1):
     """The DDNN a config describes; ``joint`` mode switches distillation off."""
     distill = config.mode == "ekd"
+    warmup_steps, ramp_steps = distillation_steps(config, steps_per_epoch)
     try:
         return ddnn_tf.build_ddnn(
             config.model.arch,
@@ -68,11 +77,17 @@ def build_model(config, num_classes, image_shape):
             depths=tuple(config.model.depths) or None,
             stem=config.model.stem,
             bn=config.model.bn,
+            width=config.model.width,
+            zero_init_residual=config.model.zero_init_residual,
             temperature=config.ekd.temperature,
             kd_weight=config.ekd.kd_weight if distill else 0.0,
             at_weight=config.ekd.at_weight if distill else 0.0,
             teacher=config.ekd.teacher,
             detach_teacher=config.ekd.detach_teacher,
+            attention=config.ekd.attention,
+            attention_stages=config.ekd.attention_stages,
+            distill_warmup_steps=warmup_steps,
+            distill_ramp_steps=ramp_steps,
             label_smoothing=config.ekd.label_smoothing,
         )
     except ValueError as error:
@@ -196,6 +211,13 @@ def check_config(config):
     pipeline.check(config.data)
     if config.epochs < 1:
         raise io.UsageError(f"epochs must be at least 1, got {config.epochs}")
+    if not 0 <= config.ekd.distill_start <= 1 or not 0 <= config.ekd.distill_full <= 1:
+        raise io.UsageError(
+            f"ekd.distill_start and ekd.distill_full are fractions of training from 0 to 1, got "
+            f"{config.ekd.distill_start} and {config.ekd.distill_full}"
+        )
+    if not 0 < config.data.validation_fraction < 1:
+        raise io.UsageError(f"data.validation_fraction must be between 0 and 1, got {config.data.validation_fraction}")
     try:
         architectures.resolve_depths(config.model.arch, tuple(config.model.depths) or None)
     except ValueError as error:
@@ -218,17 +240,19 @@ def train(config, workdir):
     strategy = make_strategy(config)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
-    train_data, eval_data, info = pipeline.load(config.data, seed=config.seed)
+    # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
+    train_data, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
+    steps_per_epoch = int(train_data.cardinality())
     io.write_json(
         run_file,
         {"config": config.to_dict(), "data": info.to_json(), "ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__},
     )
 
     def make_ddnn():
-        return build_model(config, info.num_classes, info.image_shape)
+        return build_model(config, info.num_classes, info.image_shape, steps_per_epoch)
 
     if config.mode != "independent":
-        fit_one(make_ddnn, config, workdir, train_data, eval_data, strategy)
+        fit_one(make_ddnn, config, workdir, train_data, validation_data, strategy)
         return
     # The paper's baseline: each depth trained alone, as a plain ResNet, with the same budget.
     for depth in make_ddnn().depths:
@@ -237,10 +261,10 @@ def train(config, workdir):
         alone = config.copy_and_resolve_references()
         alone.model.arch, alone.model.depths = f"resnet{depth}", (depth,)
         fit_one(
-            lambda alone=alone: build_model(alone, info.num_classes, info.image_shape),
+            lambda alone=alone: build_model(alone, info.num_classes, info.image_shape, steps_per_epoch),
             config,
             workdir / f"depth_{depth}",
             train_data,
-            eval_data,
+            validation_data,
             strategy,
         )

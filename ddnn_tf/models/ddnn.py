@@ -13,6 +13,8 @@ from ddnn_tf.models.layers import ZeroPadShortcut
 STEMS = ("auto", "imagenet", "cifar")
 BN_MODES = ("shared", "private")
 TEACHERS = ("full", "ensemble")
+ATTENTION_MAPS = losses.ATTENTION_MAPS
+ATTENTION_STAGES = ("all", "last")
 
 
 @keras.saving.register_keras_serializable(package="ddnn_tf")
@@ -25,8 +27,14 @@ class DDNN(keras.Model):
     teaching the sub-nets online (Zhao et al., arXiv 2103.00793):
 
         loss = CE(full) + sum over sub-nets of [CE(sub)
-               + kd_weight * T^2 * KL(teacher_T || sub_T)
-               + at_weight * sum over stages of AT(sub stage, teacher stage)]
+               + s * kd_weight * T^2 * KL(teacher_T || sub_T)
+               + s * at_weight * sum over stages of AT(sub stage, teacher stage)]
+
+    where ``s``, the distillation scale, is 0 for the first
+    ``distill_warmup_steps`` optimiser steps, then rises linearly to 1 over
+    ``distill_ramp_steps`` (1 from the start by default). It is computed from
+    ``optimizer.iterations`` inside the step, so the schedule holds under
+    ``fit``'s traced step and survives saving and resuming.
 
     Args:
         arch: the full net, one of ``architectures.ARCHS`` ("resnet34",
@@ -39,14 +47,26 @@ class DDNN(keras.Model):
             always included.
         stem: "imagenet" (7x7/2 conv, 3x3/2 max-pool), "cifar" (3x3/1 conv) or
             "auto" (cifar for inputs of 64 pixels or fewer).
-        bn: "shared" (one BN per layer for every depth) or "private" (a block
-            whose input differs between depths has its own BN per depth).
+        bn: "private" (a block whose input differs between depths has its
+            own BN per depth: every depth keeps its own moving statistics) or
+            "shared" (one BN per layer for every depth: the standard parameter
+            count, but the depths' moving statistics blend, so a depth must be
+            recalibrated with ``ddnn_tf.recalibrate_bn`` before it is used).
+        width: channel multiplier of every stage (0.25, 0.5, 1.0, ...).
+        zero_init_residual: start the last BN scale of every residual branch
+            at 0, so every block starts as its shortcut and every depth as
+            the same function (torchvision's ``zero_init_residual``).
         temperature: softening temperature of the KL term.
         kd_weight: weight of the KL term.
         at_weight: weight of the attention-transfer term.
         teacher: "full" (the full net teaches) or "ensemble" (the mean logits
             of every depth teach every depth, the full net included).
-        detach_teacher: stop the distillation gradients at the teacher.
+        detach_teacher: stop the distillation gradients at the teacher's outputs.
+        attention: the attention map, "squared_mean" (Zagoruyko & Komodakis)
+            or "zscored_sum" (channel sum, z-scored per example).
+        attention_stages: "all" stages or only the "last" one.
+        distill_warmup_steps: optimiser steps with no distillation at all.
+        distill_ramp_steps: steps over which distillation then ramps to full.
         label_smoothing: label smoothing of every cross-entropy term.
         bn_momentum: momentum of the BN moving statistics.
 
@@ -67,12 +87,18 @@ class DDNN(keras.Model):
         input_shape,
         depths=None,
         stem="auto",
-        bn="shared",
+        bn="private",
+        width=1.0,
+        zero_init_residual=False,
         temperature=2.0,
         kd_weight=1.0,
         at_weight=50.0,
         teacher="full",
         detach_teacher=True,
+        attention="squared_mean",
+        attention_stages="all",
+        distill_warmup_steps=0,
+        distill_ramp_steps=0,
         label_smoothing=0.0,
         bn_momentum=0.9,
         **kwargs,
@@ -84,6 +110,14 @@ class DDNN(keras.Model):
         _check_choice("stem", stem, STEMS)
         _check_choice("bn", bn, BN_MODES)
         _check_choice("teacher", teacher, TEACHERS)
+        _check_choice("attention", attention, ATTENTION_MAPS)
+        _check_choice("attention_stages", attention_stages, ATTENTION_STAGES)
+        widths = architectures.scaled_widths(family, width)
+        if int(distill_warmup_steps) < 0 or int(distill_ramp_steps) < 0:
+            raise ValueError(
+                "distill_warmup_steps and distill_ramp_steps must be non-negative; got "
+                f"{distill_warmup_steps}, {distill_ramp_steps}."
+            )
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}.")
         if int(num_classes) < 2:
@@ -102,14 +136,21 @@ class DDNN(keras.Model):
         self.block_counts = block_counts
         self.stem = stem
         self.bn = bn
+        self.width = float(width)
+        self.zero_init_residual = bool(zero_init_residual)
         self.temperature = float(temperature)
         self.kd_weight = float(kd_weight)
         self.at_weight = float(at_weight)
         self.teacher = teacher
         self.detach_teacher = bool(detach_teacher)
+        self.attention = attention
+        self.attention_stages = attention_stages
+        self.distill_warmup_steps = int(distill_warmup_steps)
+        self.distill_ramp_steps = int(distill_ramp_steps)
         self.label_smoothing = float(label_smoothing)
         self.bn_momentum = float(bn_momentum)
         self._family = family
+        self._widths = widths
         self._full_depth = full_depth
         self._shared_prefix = _common_prefix_length(block_counts.values())
 
@@ -146,8 +187,15 @@ class DDNN(keras.Model):
             )
         )
 
-    def _batch_norm(self, name):
-        self._add(keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=1e-5, name=name))
+    def _batch_norm(self, name, zero_init=False):
+        self._add(
+            keras.layers.BatchNormalization(
+                momentum=self.bn_momentum,
+                epsilon=1e-5,
+                gamma_initializer="zeros" if zero_init else "ones",
+                name=name,
+            )
+        )
 
     def _bn_owners(self, stage, block):
         """Which depths own a private BN of this block; [None] when it has one BN."""
@@ -162,7 +210,7 @@ class DDNN(keras.Model):
 
     def _branch(self, stage, block):
         """``(kernel, strides, filters)`` of each conv of a block's residual branch."""
-        width = self._family.widths[stage]
+        width = self._widths[stage]
         strides = _strides(stage, block)
         if self._family.block == "basic":
             return [(3, strides, width), (3, 1, width)]
@@ -173,11 +221,11 @@ class DDNN(keras.Model):
         if block > 0:
             return out_channels, out_channels
         if stage == 0:
-            return self._family.widths[0], out_channels
+            return self._widths[0], out_channels
         return self._branch(stage - 1, 0)[-1][2], out_channels
 
     def _make_layers(self):
-        width = self._family.widths[0]
+        width = self._widths[0]
         if self.stem == "imagenet":
             self._conv("stem_conv", width, 7, 2)
         else:
@@ -193,8 +241,11 @@ class DDNN(keras.Model):
                 branch = self._branch(stage, block)
                 for unit, (kernel, strides, filters) in enumerate(branch, start=1):
                     self._conv(f"{prefix}_conv{unit}", filters, kernel, strides)
+                    last_unit = unit == len(branch)
                     for owner in self._bn_owners(stage, block):
-                        self._batch_norm(_bn_name(f"{prefix}_bn{unit}", owner))
+                        self._batch_norm(
+                            _bn_name(f"{prefix}_bn{unit}", owner), zero_init=last_unit and self.zero_init_residual
+                        )
                     if unit < len(branch):
                         self._add(keras.layers.ReLU(name=f"{prefix}_relu{unit}"))
                 in_channels, out_channels = self._block_in_out(stage, block)
@@ -322,7 +373,7 @@ class DDNN(keras.Model):
             channels = filters
             return macs
 
-        total = conv(7, 2, self._family.widths[0]) if self.stem == "imagenet" else conv(3, 1, self._family.widths[0])
+        total = conv(7, 2, self._widths[0]) if self.stem == "imagenet" else conv(3, 1, self._widths[0])
         if self.stem == "imagenet":
             height, width = -(-height // 2), -(-width // 2)
         for stage, count in enumerate(self.block_counts[depth]):
@@ -341,6 +392,7 @@ class DDNN(keras.Model):
         names += [f"ce_{depth}" for depth in self.depths]
         names += [f"kd_{depth}" for depth in self._kd_students()]
         names += [f"at_{depth}" for depth in self.depths if depth != self._full_depth]
+        names += ["kd_weight", "at_weight"]  # as applied, after the warm-up schedule
         trackers = {name: keras.metrics.Mean(name=name) for name in names}
         for depth in self.depths:
             trackers[f"acc_{depth}"] = keras.metrics.SparseCategoricalAccuracy(name=f"acc_{depth}")
@@ -356,15 +408,31 @@ class DDNN(keras.Model):
         # Own trackers, not compile()'s: its "loss" tracker would log 0.0 here.
         return list(self._trackers.values())
 
-    def ekd_losses(self, outputs, labels):
+    def distillation_scale(self):
+        """The warm-up schedule's factor on both distillation weights now, in [0, 1].
+
+        0 while ``optimizer.iterations < distill_warmup_steps``, then linear up
+        to 1, reached after ``distill_ramp_steps`` more steps.
+        """
+        if not (self.distill_warmup_steps or self.distill_ramp_steps) or self.optimizer is None:
+            return ops.convert_to_tensor(1.0, "float32")
+        steps_done = ops.cast(self.optimizer.iterations, "float32")
+        return ops.clip(
+            (steps_done + 1.0 - self.distill_warmup_steps) / (self.distill_ramp_steps + 1.0), 0.0, 1.0
+        )
+
+    def ekd_losses(self, outputs, labels, distillation_scale=1.0):
         """Every term of the EKD loss and their weighted total, as float32 scalars.
 
         Args:
             outputs: ``{depth: (logits, stage outputs)}`` covering every depth.
             labels: integer class labels, ``(batch,)``.
+            distillation_scale: factor on ``kd_weight`` and ``at_weight``
+                (``distillation_scale()`` in training).
 
         Returns:
-            ``{"loss": total, "ce_{d}": ..., "kd_{d}": ..., "at_{d}": ...}``.
+            ``{"loss": total, "ce_{d}": ..., "kd_{d}": ..., "at_{d}": ...,
+            "kd_weight": ..., "at_weight": ...}``.
         """
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         one_hot = ops.one_hot(labels, self.num_classes)
@@ -377,7 +445,12 @@ class DDNN(keras.Model):
             teacher_logits = ops.stop_gradient(teacher_logits)
             teacher_features = [ops.stop_gradient(f) for f in teacher_features]
 
-        terms = {}
+        kd_weight = self.kd_weight * distillation_scale
+        at_weight = self.at_weight * distillation_scale
+        if self.attention_stages == "last":
+            teacher_features = teacher_features[-1:]
+        terms = {"kd_weight": ops.convert_to_tensor(kd_weight, "float32"),
+                 "at_weight": ops.convert_to_tensor(at_weight, "float32")}
         total = 0.0
         for depth, (logits, features) in outputs.items():
             ce = ops.mean(
@@ -390,13 +463,14 @@ class DDNN(keras.Model):
             total += ce
             if depth in self._kd_students():
                 terms[f"kd_{depth}"] = losses.kd_loss(logits, teacher_logits, self.temperature)
-                total += self.kd_weight * terms[f"kd_{depth}"]
+                total += kd_weight * terms[f"kd_{depth}"]
             if depth != self._full_depth:
+                student_features = features[-1:] if self.attention_stages == "last" else features
                 terms[f"at_{depth}"] = sum(
-                    losses.attention_loss(student, teacher)
-                    for student, teacher in zip(features, teacher_features)
+                    losses.attention_loss(student, teacher, self.attention)
+                    for student, teacher in zip(student_features, teacher_features)
                 )
-                total += self.at_weight * terms[f"at_{depth}"]
+                total += at_weight * terms[f"at_{depth}"]
         terms["loss"] = total
         return terms
 
@@ -412,7 +486,7 @@ class DDNN(keras.Model):
         images, labels = _unpack(data)
         with tf.GradientTape() as tape:
             outputs = self.run_depths(images, self.depths, training=True)
-            terms = self.ekd_losses(outputs, labels)
+            terms = self.ekd_losses(outputs, labels, self.distillation_scale())
             loss = terms["loss"]
             if self.losses:
                 loss += ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
@@ -426,7 +500,8 @@ class DDNN(keras.Model):
     def test_step(self, data):
         images, labels = _unpack(data)
         outputs = self.run_depths(images, self.depths, training=False)
-        return self._update_metrics(self.ekd_losses(outputs, labels), outputs, labels)
+        terms = self.ekd_losses(outputs, labels, self.distillation_scale())
+        return self._update_metrics(terms, outputs, labels)
 
     # ------------------------------------------------------------ serialising
 
@@ -441,11 +516,17 @@ class DDNN(keras.Model):
             "depths": [[name, list(counts)] for name, counts in self.block_counts.items()],
             "stem": self.stem,
             "bn": self.bn,
+            "width": self.width,
+            "zero_init_residual": self.zero_init_residual,
             "temperature": self.temperature,
             "kd_weight": self.kd_weight,
             "at_weight": self.at_weight,
             "teacher": self.teacher,
             "detach_teacher": self.detach_teacher,
+            "attention": self.attention,
+            "attention_stages": self.attention_stages,
+            "distill_warmup_steps": self.distill_warmup_steps,
+            "distill_ramp_steps": self.distill_ramp_steps,
             "label_smoothing": self.label_smoothing,
             "bn_momentum": self.bn_momentum,
         }

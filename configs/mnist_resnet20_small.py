@@ -1,0 +1,36 @@
+"""ResNet-20 at a quarter width holding ResNet-8 and ResNet-14, on the first 10,000 real MNIST digits.
+
+Small enough to be limited by capacity (5,006 / 11,166 / 17,326 parameters),
+so that a deeper depth has something to teach a shallower one: the base
+recipe of the EKD study (bench/ekd_study.py, docs/results.md). About 10
+minutes on 2 CPU cores:
+    python -m ddnn_tf.train --config configs/mnist_resnet20_small.py --workdir runs/resnet20_small
+"""
+
+from ddnn_tf.config import base_config
+
+
+def get_config():
+    config = base_config()
+    config.data.name = "mnist"
+    config.data.batch_size = 128
+    config.data.train_examples = 10_000
+    config.data.augment = "none"  # digits are not flipped or shifted
+    config.model.arch = "resnet20"
+    config.model.depths = (8, 14)
+    config.model.width = 0.25
+    config.model.zero_init_residual = True
+    config.epochs = 20
+    config.optimizer.name = "adamw"
+    config.optimizer.learning_rate = 0.002
+    config.optimizer.weight_decay = 1e-4
+    config.optimizer.warmup_epochs = 1.0
+    # The literature's weights: Zagoruyko & Komodakis' beta = 1000 is 500 here
+    # (their loss is beta / 2 times the same mean of squared differences).
+    config.ekd.at_weight = 500.0
+    # No distillation for the first 30 % of training, full from 50 %: a
+    # randomly initialised full net is no teacher (docs/results.md).
+    config.ekd.distill_start = 0.3
+    config.ekd.distill_full = 0.5
+    config.bn_recalibration_batches = 0  # private BN: each depth keeps its own statistics
+    return config
