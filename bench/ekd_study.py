@@ -44,7 +44,7 @@ ARMS = {
 # Candidates for the study's fifth arm, chosen by the pilot on validation.
 CANDIDATES = {
     "paper_from_step_0": WARMUP_OFF,
-    "paper_warmup_no_zero_init": {"model.zero_init_residual": False},
+    "paper_warmup_zero_init": {"model.zero_init_residual": True},
     "paper_warmup_t4": {"ekd.temperature": 4.0},
     "ensemble_warmup_attached": {"ekd.teacher": "ensemble", "ekd.detach_teacher": False},
     "ensemble_warmup_zscored_last": {

@@ -38,3 +38,49 @@ def test_each_variant_changes_only_its_overrides(variant):
     changed = {key: value for key, value in after.items() if before[key] != value}
     assert changed == reproduction.VARIANTS[variant]
     assert (config.seed, config.epochs, config.data.train_examples) == (3, 2, 500)
+
+
+def _load_bench(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ekd_study = _load_bench("ekd_study")
+
+
+@pytest.mark.parametrize("arm", list(ekd_study.ALL_ARMS))
+def test_each_study_arm_is_a_valid_run_differing_only_in_its_overrides(arm):
+    from ddnn_tf.config import load as load_config
+
+    config = load_config(ekd_study.CONFIG, {"seed": 4, **ekd_study.ALL_ARMS[arm]})
+    training.check_config(config)
+    before = _flatten(load_config(ekd_study.CONFIG).to_dict())
+    changed = {key: value for key, value in _flatten(config.to_dict()).items() if before[key] != value}
+    assert changed == {"seed": 4, **ekd_study.ALL_ARMS[arm]}
+
+
+def test_paired_differences_give_the_t_interval_and_p_value():
+    # Differences 1, 2, 3: mean 2, standard error 1/sqrt(3), t(2) 97.5 % quantile 4.3027.
+    result = ekd_study.paired([0.01, 0.02, 0.03])
+    assert result["n"] == 3
+    assert result["mean"] == pytest.approx(0.02)
+    assert result["ci"] == pytest.approx([0.02 - 4.302653 * 0.01 / 3**0.5, 0.02 + 4.302653 * 0.01 / 3**0.5])
+    # t = 2 sqrt(3) on 2 degrees of freedom, whose tail is 1/2 (1 - t / sqrt(t^2 + 2)).
+    t = 2 * 3**0.5
+    assert result["p"] == pytest.approx(1 - t / (t**2 + 2) ** 0.5)
+
+
+@pytest.mark.parametrize(
+    "shallow,full,room,expected",
+    [
+        ({"mean": 0.004, "ci": [0.001, 0.007]}, {"mean": -0.001}, 0.01, "confirmed"),
+        ({"mean": 0.004, "ci": [0.001, 0.007]}, {"mean": -0.002}, 0.01, "inconclusive"),  # the full net lost too much
+        ({"mean": -0.004, "ci": [-0.007, 0.0005]}, {"mean": 0.0}, 0.01, "refuted"),
+        ({"mean": -0.004, "ci": [-0.007, 0.0005]}, {"mean": 0.0}, 0.002, "inconclusive"),  # nothing to transfer
+        ({"mean": 0.0, "ci": [-0.003, 0.003]}, {"mean": 0.0}, 0.01, "inconclusive"),
+    ],
+)
+def test_decision_rule(shallow, full, room, expected):
+    assert ekd_study.verdict(shallow, full, room) == expected

@@ -10,6 +10,7 @@ import ddnn_tf
 
 EXPECTED_LOGS = {
     "loss", "ce_8", "ce_14", "ce_20", "acc_8", "acc_14", "acc_20", "kd_8", "kd_14", "at_8", "at_14",
+    "kd_weight", "at_weight",
 }
 
 
@@ -107,3 +108,16 @@ def test_four_stage_families_train_every_depth(arch, depths):
     assert {f"acc_{depth}" for depth in model.depths} <= set(logs)
     changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
     assert all(changed), "every variable of the full net and its sub-nets gets a gradient"
+
+
+def test_distillation_warmup_holds_the_weights_at_zero_then_at_their_value():
+    # 24 steps an epoch: none for 2 epochs, a 24-step ramp in epoch 3, full weight in epoch 4.
+    model = _compile(build_tiny(kd_weight=2.0, at_weight=10.0, distill_warmup_steps=48, distill_ramp_steps=23))
+    history = model.fit(_train_digits(), epochs=4, verbose=0).history
+    assert history["kd_weight"][:2] == [0.0, 0.0] and history["at_weight"][:2] == [0.0, 0.0]
+    assert 0.0 < history["kd_weight"][2] < 2.0
+    np.testing.assert_allclose(history["kd_weight"][3], 2.0)
+    np.testing.assert_allclose(history["at_weight"][3], 10.0)
+    # The schedule reads optimizer.iterations, so it survives saving and loading.
+    assert int(model.optimizer.iterations) == 96
+    np.testing.assert_allclose(float(model.distillation_scale()), 1.0)

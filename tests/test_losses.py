@@ -62,3 +62,17 @@ def test_losses_compute_in_float32_for_half_precision_inputs():
     features = rng.normal(size=(4, 4, 4, 8)).astype("float16")
     assert losses.kd_loss(logits, logits[::-1], 2.0).dtype == "float32"
     assert losses.attention_loss(features, features[::-1]).dtype == "float32"
+
+
+def test_zscored_attention_map_has_zero_mean_and_unit_std_per_example():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(4, 6, 5, 7)).astype("float32")
+    attention = np.asarray(losses.attention_map(features, "zscored_sum"))
+    energy = features.sum(axis=-1).reshape(4, -1)
+    expected = (energy - energy.mean(axis=-1, keepdims=True)) / energy.std(axis=-1, keepdims=True)
+    np.testing.assert_allclose(attention, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_attention_map_names_the_choices():
+    with pytest.raises(ValueError, match="valid choices: squared_mean, zscored_sum"):
+        losses.attention_map(np.zeros((1, 2, 2, 1), "float32"), "cosine")

@@ -28,7 +28,8 @@ TORCHVISION_PARAMETERS = {
 
 @pytest.mark.parametrize("arch,depths", [("resnet34", (18, 34)), ("resnet152", (50, 101, 152))])
 def test_imagenet_parameter_counts_equal_torchvision(arch, depths):
-    model = ddnn_tf.build_ddnn(arch, 1000, (224, 224, 3))
+    # Shared BN: only then does the whole model hold exactly the full net's parameters.
+    model = ddnn_tf.build_ddnn(arch, 1000, (224, 224, 3), bn="shared")
     assert model.depths == depths
     assert model.stem == "imagenet"
     for depth in depths:
@@ -139,6 +140,17 @@ def test_shared_blocks_are_computed_once_per_step(mnist_batch):
     assert sorted(calls) == sorted(["stem_conv", "stage1_block1_conv1", "stage1_block2_conv1", "stage1_block3_conv1"])
 
 
+def test_last_stage_attention_uses_only_the_last_stage(mnist_batch):
+    images, labels = mnist_batch
+    every = build_tiny(attention="zscored_sum")
+    last = build_tiny(attention="zscored_sum", attention_stages="last")
+    last.set_weights(every.get_weights())
+    outputs = every.run_depths(images, every.depths, training=True)
+    expected = ddnn_tf.losses.attention_loss(outputs[8][1][-1], outputs[20][1][-1], "zscored_sum")
+    np.testing.assert_allclose(float(last.ekd_losses(outputs, labels)["at_8"]), float(expected), rtol=1e-6)
+    assert float(every.ekd_losses(outputs, labels)["at_8"]) > float(expected)
+
+
 def test_ensemble_teacher_distils_every_depth(mnist_batch):
     model = build_tiny(teacher="ensemble")
     terms = model.ekd_losses(model.run_depths(mnist_batch[0], model.depths, training=True), mnist_batch[1])
@@ -154,8 +166,48 @@ def test_ekd_total_is_the_weighted_sum_of_its_terms(mnist_batch):
     np.testing.assert_allclose(float(terms["loss"]), float(expected), rtol=1e-6)
 
 
+def _cifar_parameters(widths, blocks, classes=10, in_channels=3):
+    """Trainable parameters of a CIFAR ResNet (zero-pad shortcuts), counted by hand."""
+    total = 9 * in_channels * widths[0] + 2 * widths[0]  # stem conv and BN
+    channels = widths[0]
+    for width, count in zip(widths, blocks):
+        for block in range(count):
+            total += 9 * channels * width + 9 * width * width + 4 * width  # two convs, two BNs
+            channels = width
+    return total + channels * classes + classes
+
+
+@pytest.mark.parametrize("width,widths", [(0.25, (4, 8, 16)), (0.5, (8, 16, 32)), (1.0, (16, 32, 64))])
+def test_width_multiplier_and_small_depths_have_exact_parameter_counts(width, widths):
+    model = ddnn_tf.build_ddnn("resnet20", 10, (32, 32, 3), depths=(8, 14), width=width)
+    assert model.depths == (8, 14, 20)
+    for depth, n in ((8, 1), (14, 2), (20, 3)):
+        assert model.parameter_count(depth) == _cifar_parameters(widths, (n, n, n)), depth
+    assert model.parameter_count(20) == {0.25: 17_326, 0.5: 68_506, 1.0: 272_474}[width]
+    # ResNet-8 and -14 exist as plain archs too, for independent training.
+    assert ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=width).parameter_count() == _cifar_parameters(widths, (1, 1, 1))
+    # They are held only when asked for: an arch's default depths stay the published ones.
+    assert ddnn_tf.build_ddnn("resnet56", 10, (32, 32, 3)).depths == (20, 32, 44, 56)
+
+
+@pytest.mark.parametrize("bn", ["shared", "private"])
+def test_zero_init_residual_makes_every_depth_the_same_function(bn, mnist_batch):
+    images = mnist_batch[0]
+    model = build_tiny(bn=bn, zero_init_residual=True)
+    for training in (False, True):
+        outputs = model.run_depths(images, model.depths, training=training)
+        for depth in model.depths:
+            np.testing.assert_allclose(outputs[depth][0], outputs[model.full_depth][0], rtol=1e-5, atol=1e-6)
+    plain = build_tiny(bn=bn).run_depths(images, model.depths, training=False)
+    assert not np.allclose(plain[8][0], plain[20][0], atol=1e-3)
+
+
 def test_get_config_round_trips():
-    model = build_tiny(bn="private", temperature=3.0, teacher="ensemble", label_smoothing=0.1)
+    model = build_tiny(
+        bn="private", temperature=3.0, teacher="ensemble", label_smoothing=0.1, width=0.5,
+        zero_init_residual=True, attention="zscored_sum", attention_stages="last",
+        distill_warmup_steps=7, distill_ramp_steps=3,
+    )
     config = model.get_config()
     clone = ddnn_tf.DDNN.from_config(config)
     assert clone.get_config() == config
@@ -179,6 +231,10 @@ def test_standard_depth_subset_and_custom_names():
         ({"stem": "tiny"}, "valid choices: auto, imagenet, cifar"),
         ({"bn": "switchable"}, "valid choices: shared, private"),
         ({"teacher": "oracle"}, "valid choices: full, ensemble"),
+        ({"attention": "cosine"}, "valid choices: squared_mean, zscored_sum"),
+        ({"attention_stages": "first"}, "valid choices: all, last"),
+        ({"width": 0}, "width must be a positive multiplier"),
+        ({"distill_warmup_steps": -1}, "must be non-negative"),
         ({"input_shape": (32, 32)}, "(height, width, channels)"),
     ],
 )

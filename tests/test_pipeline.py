@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
+import ddnn_tf
 from ddnn_tf.config import base_config
 from ddnn_tf.data import pipeline
 from ddnn_tf.io import UsageError
@@ -61,18 +62,33 @@ def _write_folder(root, per_class=6, size=(20, 24)):
             Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
 
 
-def test_folder_dataset_holds_out_a_seeded_fraction(tmp_path):
+def test_folder_dataset_holds_out_seeded_eval_and_validation_sets(tmp_path):
     _write_folder(tmp_path)
-    data = _data(name="folder", directory=str(tmp_path), image_size=16, eval_fraction=0.25)
-    train, evaluation, info = pipeline.load(data, seed=1)
+    data = _data(name="folder", directory=str(tmp_path), image_size=16, eval_fraction=0.25, validation_fraction=0.1)
+    train, evaluation, info = pipeline.load(data, seed=3)
     assert info.label_names == ("cat", "dog", "eel") and info.num_classes == 3
     assert info.image_shape == (16, 16, 3)
-    train_images, train_labels = pipeline.take_examples(train, 100)
+    train_images, _ = pipeline.take_examples(train, 100)
     eval_images, eval_labels = pipeline.take_examples(evaluation, 100)
-    assert len(train_labels) + len(eval_labels) == 18 and len(eval_labels) == 4
+    validation_images, _ = pipeline.take_examples(pipeline.load(data, seed=3, role="validation")[1], 100)
+    assert (len(train_images), len(validation_images), len(eval_images)) == (12, 2, 4)
     assert train_images.shape[1:] == (16, 16, 3)
-    _, again_labels = pipeline.take_examples(pipeline.load(data, seed=1)[1], 100)
+    # No image is in two of the three sets.
+    sets = [{image.tobytes() for image in images} for images in (train_images, validation_images, eval_images)]
+    assert sum(map(len, sets)) == len(set().union(*sets)) == 18
+    _, again_labels = pipeline.take_examples(pipeline.load(data, seed=3)[1], 100)
     np.testing.assert_array_equal(eval_labels, again_labels)
+
+
+def test_mnist_validation_role_is_the_validation_split():
+    data = _data(name="mnist", batch_size=10_000)
+    _, validation, _ = pipeline.load(data, role="validation")
+    _, evaluation, _ = pipeline.load(data)
+    images, _ = pipeline.take_examples(validation, 10_000)
+    test_images, _ = pipeline.take_examples(evaluation, 10_000)
+    reference = ddnn_tf.data.mnist("validation", batch_size=10_000)
+    np.testing.assert_array_equal(images, next(iter(reference))[0].numpy())
+    assert not np.array_equal(images, test_images)
 
 
 @pytest.mark.parametrize(
