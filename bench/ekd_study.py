@@ -78,16 +78,20 @@ def train_and_score(arm, seed, root, record):
 
     config = load_config(CONFIG, {"seed": seed, **ALL_ARMS[arm]})
     workdir = Path(root) / run_name(arm, seed)
+    timing = workdir / "train_seconds.json"
     start = time.perf_counter()
     training.train(config, workdir)
-    seconds = time.perf_counter() - start
+    if not timing.exists():  # a resumed run keeps the time of the sitting that trained it
+        io.write_json(timing, {"train_seconds": round(time.perf_counter() - start, 1)})
+    seconds = io.read_json(timing, "training time")["train_seconds"]
     scores = {}
+    record.parent.mkdir(parents=True, exist_ok=True)
     for role in ("validation", "eval"):
         rows = evaluation.evaluate_run(workdir, latency=False, recalibration_batches=0, role=role)
         scores[role] = {str(row["depth"]): row["top1"] for row in rows}
     io.write_json(record, {
         "arm": arm, "seed": seed, "overrides": ALL_ARMS[arm], "config": CONFIG.name,
-        "train_seconds": round(seconds, 1), "threads": 1,
+        "train_seconds": seconds, "threads": 1,
         "validation_top1": scores["validation"], "test_top1": scores["eval"],
         "macs": {str(row["depth"]): row["macs"] for row in rows},
         "parameters": {str(row["depth"]): row["parameters"] for row in rows},
