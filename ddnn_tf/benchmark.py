@@ -37,6 +37,9 @@ def main(argv):
         raise io.UsageError(f"--threads takes whole numbers, got {','.join(_THREADS.value)}") from None
     if _RUNS.value < 1 or any(t < 1 for t in threads):
         raise io.UsageError("--runs and every --threads value must be at least 1")
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        raise io.UsageError(f"{missing[0]} does not exist; pass exported .tflite files")
     out = io.writable_dir(_OUT.value or Path(paths[0]).parent)
     results = benchmarking.benchmark(paths, threads, _RUNS.value, _WARMUP.value, _ACCURACY.value, _EVAL.value)
     print(benchmarking.format_table(results))

@@ -144,6 +144,9 @@ def plot(rows, path):
 
 def report(workdirs, out=None, latency=True, latency_runs=30):
     """Evaluates runs, prints the table and writes results.json and the plot."""
+    for workdir in workdirs:  # before anything is created: a mistyped --workdir must not appear on disk
+        if not (Path(workdir) / "run.json").is_file():
+            raise io.UsageError(f"{workdir} holds no run (no run.json); train one with python -m ddnn_tf.train")
     out = io.writable_dir(out or workdirs[0])
     rows = [row for workdir in workdirs for row in evaluate_run(workdir, latency, latency_runs)]
     print(format_table(rows))

@@ -53,6 +53,12 @@ def main(argv):
         qat_options = qat.Options(_QAT_EPOCHS.value, _QAT_EXAMPLES.value, _QAT_LEARNING_RATE.value, _PREFER.value)
     elif _PREFER.value != "better":
         raise io.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat-epochs")
+    if _CALIBRATION.value < 1 and _QUANTIZE.value == "int8":
+        raise io.UsageError(f"--calibration-steps must be at least 1 for int8, got {_CALIBRATION.value}")
+    if _EVAL.value < 1:
+        raise io.UsageError(f"--eval-examples must be at least 1: every file is validated, got {_EVAL.value}")
+    if _MAX_DROP.value < 0:
+        raise io.UsageError(f"--max-drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
     workdir = Path(_WORKDIR.value)
     run = io.read_json(workdir / "run.json", "run record")
     model = io.load_model(_CHECKPOINT.value or workdir / "model.keras")

