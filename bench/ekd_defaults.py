@@ -9,7 +9,6 @@ on 2 CPU cores.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 

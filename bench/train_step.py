@@ -13,7 +13,6 @@ the full net's step alone.
 """
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from ddnn_tf import export, io
-from ddnn_tf.config import stored_data_config
 from ddnn_tf.plots import save_line_plot
 
 SCHEMA = "ddnn_tf.benchmark/1"
@@ -75,7 +74,7 @@ def deepest_within(results, budget_ms, threads):
 def _held_out(meta, count):
     from ddnn_tf.data import pipeline
 
-    _, eval_data, _ = pipeline.load(stored_data_config(meta["data"]))
+    _, eval_data, _ = pipeline.load_stored(meta["data"], meta.get("seed", 0), meta["normalization"])
     return pipeline.take_examples(eval_data, count)
 
 

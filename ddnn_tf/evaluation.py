@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from ddnn_tf import io
-from ddnn_tf.config import stored_data_config
 from ddnn_tf.calibration import recalibrate_bn
 from ddnn_tf.data import pipeline
 from ddnn_tf.plots import save_line_plot
@@ -75,9 +74,7 @@ def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=N
     """
     run, models = load_run(workdir)
     data_config = run["config"]["data"]
-    train_data, eval_data, info = pipeline.load(
-        stored_data_config(data_config), seed=run["config"].get("seed", 0), role=role
-    )
+    train_data, eval_data, info = pipeline.load_stored(data_config, run["config"].get("seed", 0), run["data"], role)
     top5 = info.num_classes >= 100
     if recalibration_batches is None:
         recalibration_batches = run["config"].get("bn_recalibration_batches", 0)

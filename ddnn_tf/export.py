@@ -13,7 +13,6 @@ from ai_edge_litert.interpreter import Interpreter
 
 import ddnn_tf
 from ddnn_tf import io, qat
-from ddnn_tf.config import stored_data_config
 from ddnn_tf.data import pipeline
 
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
@@ -153,6 +152,7 @@ def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_
                           "pixel_scale": "pixels / 255, then (x - mean) / std"},
         "label_names": list(info["label_names"]),
         "data": run["config"]["data"],
+        "seed": int(run["config"].get("seed", 0)),  # the held-out split depends on it
         "quantize": quantize,
         "float_io": float_io,
         **runner.quantization(),
@@ -218,8 +218,7 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
     """
     if qat_options:
         qat.check_request(quantize, bundle)
-    data = stored_data_config(run["config"]["data"])
-    train_data, eval_data, _ = pipeline.load(data)
+    train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
     calibration, _ = pipeline.take_examples(train_data, calibration_steps)
     if quantize == "int8" and len(calibration) == 0:
         raise io.UsageError("the calibration set is empty; set --calibration-steps to 1 or more")

@@ -169,7 +169,7 @@ def check_resumable(workdir):
             f"{' and '.join(intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume from "
             f"{intact[0]}, set state.json to "
             + (f'{{"epoch": {state["epoch"] - 1}, "checkpoint": "{intact[0]}"}}' if intact[0].startswith("epoch_")
-               else f'{{"epoch": E, "checkpoint": "best.keras"}} with E its epoch')
+               else '{"epoch": E, "checkpoint": "best.keras"} with E its epoch')
             if intact else "no other checkpoint is intact: use a new --workdir"
         )
         raise io.UsageError(

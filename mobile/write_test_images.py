@@ -108,7 +108,7 @@ def main(argv=None):
         run = io.read_json(workdir / "run.json", "run record")
         out = io.writable_dir(args.out or workdir / "export")
         data = ml_collections.ConfigDict(run["config"]["data"])
-        _, evaluation, info = pipeline.load(data)
+        _, evaluation, info = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
         images, labels = pipeline.take_examples(evaluation, args.count)
         if len(labels) == 0:
             raise io.UsageError("the evaluation split is empty")

@@ -122,3 +122,29 @@ def test_imagenet_without_its_archives_says_where_to_put_them(tmp_path):
 def test_config_dict_round_trips_through_json():
     data = _data(name="cifar10")
     assert pipeline.check(ml_collections.ConfigDict(data.to_dict())) is None
+
+
+def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_path):
+    from ddnn_tf import io, training
+    from ddnn_tf.config import base_config as config_defaults
+
+    _write_folder(tmp_path / "images", per_class=8)
+    config = config_defaults()
+    config.seed = 3
+    config.data.update(name="folder", directory=str(tmp_path / "images"), image_size=16, batch_size=8,
+                       eval_fraction=0.25, validation_fraction=0.1, augment="none")
+    config.model.update(arch="resnet8", width=0.25)
+    training.train(config, tmp_path / "run")
+    run = io.read_json(tmp_path / "run" / "run.json", "run record")
+    # What training used: the run's own seed.
+    trained, _, _ = pipeline.load(config.data, seed=3)
+    train_images, _ = pipeline.take_examples(trained, 100)
+    # What evaluation, export and the benchmark see: read back from run.json alone.
+    _, held_out, info = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
+    eval_images, _ = pipeline.take_examples(held_out, 100)
+    assert len(eval_images) == 6 and len(train_images) == 24 - 6 - 2
+    assert not {x.tobytes() for x in train_images} & {x.tobytes() for x in eval_images}
+    assert (info.mean, info.std) == (tuple(run["data"]["mean"]), tuple(run["data"]["std"]))
+    # A different seed would have held out other images: the seed matters.
+    _, other, _ = pipeline.load(config.data, seed=0)
+    assert {x.tobytes() for x in pipeline.take_examples(other, 100)[0]} != {x.tobytes() for x in eval_images}

@@ -21,7 +21,6 @@ from conftest import REPO, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import export, io, qat
-from ddnn_tf.config import stored_data_config
 from ddnn_tf.data import pipeline
 
 DEPTH = 20
@@ -52,7 +51,7 @@ def trained(ekd_run):
 @pytest.fixture(scope="module")
 def held_out(trained):
     _, run = trained
-    _, eval_data, _ = pipeline.load(stored_data_config(run["config"]["data"]))
+    _, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
     return pipeline.take_examples(eval_data, 200)
 
 
@@ -162,7 +161,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     # The briefly trained run predicts one digit for nearly every image, which
     # would make agreement meaningless: re-estimate the BN statistics of every
     # depth (the full net teaches) first.
-    train_data, _, _ = pipeline.load(stored_data_config(run["config"]["data"]))
+    train_data, _, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
     ddnn_tf.recalibrate_bn(model, train_data)
     images, labels = held_out
     keras_logits = model.subnet(DEPTH).predict(images, verbose=0)

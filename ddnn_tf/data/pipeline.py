@@ -68,7 +68,7 @@ def check(data):
 ROLES = ("eval", "validation")
 
 
-def load(data, seed=0, role="eval"):
+def load(data, seed=0, role="eval", statistics=None):
     """Returns ``(train dataset, held-out dataset, DataInfo)`` for a data config.
 
     ``role`` picks the held-out set: "eval" is ``data.eval_split``, scored
@@ -81,7 +81,9 @@ def load(data, seed=0, role="eval"):
     ``data`` holds ``name``, ``batch_size``, ``train_examples`` and
     ``eval_examples`` (0 for the whole split), ``eval_split``, ``augment``,
     ``image_size`` (0 for the native size) and, by source, ``directory`` or
-    ``data_dir`` and ``manual_dir``. The same seed gives the same order.
+    ``data_dir`` and ``manual_dir``. The same seed gives the same order and
+    the same held-out images. ``statistics``, ``(mean, std)`` per channel,
+    skips estimating them (a finished run passes the ones it trained with).
     """
     check(data)
     if role not in ROLES:
@@ -96,7 +98,7 @@ def load(data, seed=0, role="eval"):
     size = data.image_size or None
     sample = next(iter(train_images.take(1)))
     image_shape = (size or sample.shape[0], size or sample.shape[1], 3)
-    mean, std = KNOWN_STATISTICS.get(data.name) or _statistics(train_images, image_shape)
+    mean, std = statistics or KNOWN_STATISTICS.get(data.name) or _statistics(train_images, image_shape)
     augment = data.augment
     if augment == "auto":
         augment = "cifar" if max(image_shape[:2]) <= 64 else "imagenet"
@@ -110,6 +112,20 @@ def load(data, seed=0, role="eval"):
         limit=data.eval_examples,
     )
     return train, evaluation, info
+
+
+def load_stored(data, seed, normalization, role="eval"):
+    """The datasets of a finished run, from what it stored (``run.json`` or an export's metadata).
+
+    ``data`` is the stored data config, ``seed`` the run's seed (the folder
+    and held-out splits depend on it) and ``normalization`` the stored
+    ``{"mean": ..., "std": ...}``: later stages see exactly the images the
+    run held out, normalised exactly as it trained.
+    """
+    from ddnn_tf.config import stored_data_config
+
+    statistics = (tuple(normalization["mean"]), tuple(normalization["std"]))
+    return load(stored_data_config(data), seed=seed, role=role, statistics=statistics)
 
 
 def take_examples(dataset, count):
@@ -213,13 +229,13 @@ def _tfds_builder(data):
 
 def _tfds_splits(data, builder):
     """``(training split, validation split)`` names: the dataset's own validation split
-    when it is not the eval split, else the last ``validation_fraction`` of train."""
+    when it is not the eval split, else the last ``validation_fraction`` of train (in whole percents)."""
     splits = builder.info.splits
     if "validation" in splits and data.eval_split != "validation":
         return "train", "validation"
-    total = splits["train"].num_examples
-    kept = total - max(1, int(round(data.validation_fraction * total)))
-    return f"train[:{kept}]", f"train[{kept}:]"
+    # Whole percents: tfds slices by them without knowing the split's size.
+    kept = 100 - max(1, int(round(100 * data.validation_fraction)))
+    return f"train[:{kept}%]", f"train[{kept}%:]"
 
 
 def _tfds(data, seed, role):
