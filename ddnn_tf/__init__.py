@@ -2,9 +2,16 @@
 
 __version__ = "0.1.0"
 
-from ddnn_tf import data, losses
-from ddnn_tf.calibration import recalibrate_bn
-from ddnn_tf.models import ARCHS, DDNN
+from ddnn_tf.startup import quiet_native_startup
+
+with quiet_native_startup():
+    import tensorflow as _tensorflow
+
+    _tensorflow.config.list_physical_devices()  # the CUDA probe's lines come out here, filtered
+
+from ddnn_tf import data, losses  # noqa: E402
+from ddnn_tf.calibration import recalibrate_bn  # noqa: E402
+from ddnn_tf.models import ARCHS, DDNN  # noqa: E402
 
 
 def build_ddnn(arch, num_classes, input_shape, **options):

@@ -145,7 +145,10 @@ def report(workdirs, out=None, latency=True, latency_runs=30):
         if not (Path(workdir) / "run.json").is_file():
             raise io.UsageError(f"{workdir} holds no run (no run.json); train one with python -m ddnn_tf.train")
     out = io.writable_dir(out or workdirs[0])
-    rows = [row for workdir in workdirs for row in evaluate_run(workdir, latency, latency_runs)]
+    rows = []
+    for workdir in workdirs:
+        print(f"Evaluating {workdir} ...", flush=True)
+        rows += evaluate_run(workdir, latency, latency_runs)
     print(format_table(rows))
     io.write_json(out / "results.json", {"rows": rows})
     plot(rows, out / "accuracy_vs_macs.png")

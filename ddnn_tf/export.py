@@ -242,6 +242,8 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
             )
         _check(validation, quantize, max_drop, f"depth {depth}")
         converted[depth] = (flatbuffer, runner, validation, qat_fields)
+        print(f"depth {depth}: {quantize} converted and validated, top-1 {100 * validation['tflite_accuracy']:.2f}% "
+              f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
     rows = []
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -177,6 +178,33 @@ def check_resumable(workdir):
         )
 
 
+class ProgressLines(keras.callbacks.Callback):
+    """A line every ``every_seconds`` during an epoch, for output that is not a terminal.
+
+    Keras's ``verbose=2`` prints once per epoch, so a log file or CI job shows
+    nothing for the whole of a long epoch.
+    """
+
+    def __init__(self, every_seconds=30.0, clock=time.monotonic):
+        super().__init__()
+        self.every_seconds = every_seconds
+        self.clock = clock
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.started = self.last = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        if now - self.last < self.every_seconds:
+            return
+        self.last = now
+        steps = self.params.get("steps") or "?"
+        loss = (logs or {}).get("loss")
+        shown = f", loss {float(loss):.4f}" if loss is not None else ""
+        print(f"  epoch {self.epoch + 1} step {batch + 1}/{steps}{shown}, {now - self.started:.0f} s", flush=True)
+
+
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Keras's TerminateOnNaN, remembering where it stopped so the CLI can say so."""
 
@@ -209,6 +237,8 @@ def fit_one(make_model, config, directory, train_data, eval_data, strategy):
         keras.callbacks.CSVLogger(str(Path(directory) / "log.csv"), append=True),
         keras.callbacks.TensorBoard(str(Path(directory) / "tensorboard")),
     ]
+    if not sys.stdout.isatty():
+        callbacks.append(ProgressLines())
     if initial_epoch < config.epochs:
         print(f"Training {model.arch} depths {model.depths} in {directory}, epochs {initial_epoch + 1}-{config.epochs}")
         model.fit(

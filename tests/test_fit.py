@@ -121,3 +121,15 @@ def test_distillation_warmup_holds_the_weights_at_zero_then_at_their_value():
     # The schedule reads optimizer.iterations, so it survives saving and loading.
     assert int(model.optimizer.iterations) == 96
     np.testing.assert_allclose(float(model.distillation_scale()), 1.0)
+
+
+def test_progress_lines_appear_within_an_epoch(capsys):
+    from ddnn_tf.training import ProgressLines
+
+    ticks = iter(range(0, 10_000, 10))  # a clock that advances 10 s per reading
+    model = _compile(build_tiny())
+    model.fit(_train_digits().take(4), epochs=1, verbose=0,
+              callbacks=[ProgressLines(every_seconds=15, clock=lambda: next(ticks))])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch 1 step" in line]
+    assert [line.split(",")[0].strip() for line in lines] == ["epoch 1 step 2/4", "epoch 1 step 4/4"]
+    assert all("loss" in line for line in lines)
