@@ -1,6 +1,6 @@
 """Accuracy after int8 quantization, per depth of a trained run: float Keras, post-training int8, and QAT int8.
 
-    python bench/quantization_accuracy.py [--workdir runs/mnist_resnet56] [--examples 10000]
+    python bench/quantization_accuracy.py [--workdir runs/mnist_resnet34] [--examples 10000]
         [--qat-epochs 0] [--qat-examples 10000] [--out bench/results/quantization_accuracy.json]
 
 Exports every depth of the run to int8 TFLite (calibrated on 200 training
@@ -21,7 +21,7 @@ from ddnn_tf import export, io, qat
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/mnist_resnet56")
+    parser.add_argument("--workdir", default="runs/mnist_resnet34")
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--qat-epochs", type=int, default=0)
     parser.add_argument("--qat-examples", type=int, default=10_000)

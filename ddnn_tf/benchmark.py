@@ -1,6 +1,6 @@
 """LiteRT latency of exported depths on this machine.
 
-    python -m ddnn_tf.benchmark runs/mnist_resnet56/export/*.tflite [--threads 1,2] [--runs 50]
+    python -m ddnn_tf.benchmark runs/mnist_resnet34/export/*.tflite [--threads 1,2] [--runs 50]
         [--budget-ms 5] [--accuracy] [--out DIR]
 
 For every file (every signature of a bundle) and thread count: interpreter
@@ -30,7 +30,7 @@ _OUT = flags.DEFINE_string("out", None, "Where benchmark.json and the plot go (d
 def main(argv):
     paths = argv[1:]
     if not paths:
-        raise io.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet56/export/*.tflite")
+        raise io.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
     try:
         threads = [int(t) for t in _THREADS.value]
     except ValueError:

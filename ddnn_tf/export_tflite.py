@@ -1,9 +1,9 @@
 """Exports depths of a trained DDNN to TFLite, each validated before it is kept.
 
-    python -m ddnn_tf.export_tflite --depth 20            # int8, from runs/mnist_resnet56
+    python -m ddnn_tf.export_tflite --depth 18            # int8, from runs/mnist_resnet34 (make demo's run)
     python -m ddnn_tf.export_tflite --depth all --quantize float32 --out exports/
-    python -m ddnn_tf.export_tflite --depth 20,56 --bundle
-    python -m ddnn_tf.export_tflite --depth 20 --qat-epochs 2   # int8 by PTQ and by QAT; keeps the better
+    python -m ddnn_tf.export_tflite --depth 18,34 --bundle
+    python -m ddnn_tf.export_tflite --depth 18 --qat-epochs 2   # int8 by PTQ and by QAT; keeps the better
 
 Each file ``<arch>_depth<N>_<quantize>.tflite`` is the standalone sub-net of
 that depth, with ``<name>.json`` beside it (shapes, normalisation, labels,

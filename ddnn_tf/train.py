@@ -1,6 +1,6 @@
 """Trains a DDNN from a config file.
 
-    python -m ddnn_tf.train --config configs/mnist_resnet56.py --workdir runs/mnist_resnet56 \\
+    python -m ddnn_tf.train --config configs/mnist_resnet34.py --workdir runs/mnist_resnet34 \\
         [--config.mode=independent] [--config.epochs=3] ...
 
 Any config value can be overridden with ``--config.key=value``. Running the
@@ -15,7 +15,7 @@ from absl import flags
 from ddnn_tf import evaluation, io, training
 
 # The checkout's default config, found from any working directory.
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet56.py"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet34.py"
 _CONFIG = io.define_config_flag(DEFAULT_CONFIG)
 _WORKDIR = flags.DEFINE_string("workdir", training.DEFAULT_WORKDIR, "Directory of the run.")
 

@@ -70,7 +70,7 @@ while (($#)); do
     esac
 done
 
-((${#files[@]})) || fail "pass one or more exported .tflite files, e.g. runs/mnist_resnet56/export/*.tflite"
+((${#files[@]})) || fail "pass one or more exported .tflite files, e.g. runs/mnist_resnet34/export/*.tflite"
 [[ "$threads" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || fail "--threads takes a comma list of whole numbers of 1 or more, got '$threads'"
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || fail "--runs must be a whole number of 1 or more, got '$runs'"
 [[ "$warmup" =~ ^[0-9]+$ ]] || fail "--warmup must be a whole number, got '$warmup'"

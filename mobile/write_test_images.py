@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes held-out test images of a training run for the Android app to measure accuracy on.
 
-    python mobile/write_test_images.py --workdir runs/mnist_resnet56 [--count 200] [--out DIR] \\
-        [--predictions runs/mnist_resnet56/export/*.tflite]
+    python mobile/write_test_images.py --workdir runs/mnist_resnet34 [--count 200] [--out DIR] \\
+        [--predictions runs/mnist_resnet34/export/*.tflite]
 
 Takes the first ``--count`` images of the run's evaluation split through
 ``ddnn_tf.data.pipeline`` (the images export validated on) and writes to DIR

@@ -67,11 +67,12 @@ def tiny_run_flags(**changes):
     return ["--config", str(MNIST_CONFIG), *(f"--config.{key}={value}" for key, value in overrides.items())]
 
 
-def run_cli(module, *args, timeout=600, env=None):
-    """Runs ``python -m module args`` from the repository, capturing its output; ``env`` adds variables."""
+def run_cli(module, *args, timeout=600, env=None, cwd=REPO):
+    """Runs ``python -m module args`` (from the repository unless ``cwd``), capturing its output;
+    ``env`` adds variables."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd
     )
 
 
