@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 import ddnn_tf
-from ddnn_tf import export, io
+from ddnn_tf import export, io, runtime
 
 
 def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
@@ -46,7 +46,7 @@ def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
 
 
 def median_latencies(flatbuffers, threads, runs, image):
-    runners = {name: export.Runner(flatbuffer, threads=threads) for name, flatbuffer in flatbuffers.items()}
+    runners = {name: runtime.Runner(flatbuffer, threads=threads) for name, flatbuffer in flatbuffers.items()}
     for runner in runners.values():
         for _ in range(10):
             runner(image)

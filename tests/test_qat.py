@@ -20,7 +20,7 @@ from ai_edge_litert.interpreter import Interpreter
 from conftest import REPO, error_lines, run_cli
 
 import ddnn_tf
-from ddnn_tf import export, io, qat
+from ddnn_tf import export, io, qat, runtime
 from ddnn_tf.data import pipeline
 
 DEPTH = 20
@@ -197,9 +197,9 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
     assert list(interpreter.get_input_details()[0]["shape"]) == [1, 32, 32, 3]
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
-    ops = export.op_names(flatbuffer)
+    ops = runtime.op_names(flatbuffer)
     assert "CONV_2D" in ops and not [op for op in ops if "Flex" in op or "DELEGATE" in op or op == "DEQUANTIZE"]
-    validation = export.validate(export.Runner(flatbuffer), keras_logits, labels, images)
+    validation = runtime.validate(runtime.Runner(flatbuffer), keras_logits, labels, images)
     export._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
     assert validation["agreement"] >= 0.8
     assert validation["tflite_accuracy"] == pytest.approx(meta["tflite_accuracy"])

@@ -1,0 +1,78 @@
+"""Running exported files with the LiteRT runtime alone: no TensorFlow, no Keras.
+
+What a phone or an edge board needs, and all that ``python -m
+ddnn_tf.benchmark`` imports: ``pip install ai-edge-litert numpy`` is enough
+to run and time the files.
+"""
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+
+class Runner:
+    """Runs one signature of a TFLite flatbuffer on float images, (de)quantizing as the file asks.
+
+    ``runner(image)`` is ``finish(invoke(prepare(image)))``: the three steps are
+    separate so that a benchmark can time ``invoke`` alone, as ``benchmark_model``
+    on a device does.
+    """
+
+    def __init__(self, flatbuffer, signature=None, threads=None):
+        self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+        signatures = self.interpreter.get_signature_list()
+        self.runner = self.interpreter.get_signature_runner(signature or next(iter(signatures)))
+        self.input_name, self.input = next(iter(self.runner.get_input_details().items()))
+        self.output_name, self.output = next(iter(self.runner.get_output_details().items()))
+
+    def prepare(self, image):
+        """One ``(height, width, channels)`` float image as the file's input batch of one."""
+        x = image[np.newaxis]
+        scale, zero_point = self.input["quantization"]
+        if self.input["dtype"] == np.int8:
+            x = np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
+        return x
+
+    def invoke(self, x):
+        """The file's raw output for a prepared input."""
+        return self.runner(**{self.input_name: x})[self.output_name]
+
+    def finish(self, y):
+        """Float32 logits of one image from the raw output."""
+        y = y[0]
+        scale, zero_point = self.output["quantization"]
+        if self.output["dtype"] == np.int8:
+            y = (y.astype(np.float32) - zero_point) * scale
+        return y.astype(np.float32)
+
+    def __call__(self, image):
+        """Logits (float32) of one ``(height, width, channels)`` image."""
+        return self.finish(self.invoke(self.prepare(image)))
+
+    def quantization(self):
+        return {
+            "input": {"dtype": np.dtype(self.input["dtype"]).name, "scale": float(self.input["quantization"][0]),
+                      "zero_point": int(self.input["quantization"][1])},
+            "output": {"dtype": np.dtype(self.output["dtype"]).name, "scale": float(self.output["quantization"][0]),
+                       "zero_point": int(self.output["quantization"][1])},
+        }
+
+
+def validate(runner, reference_logits, labels, images):
+    """Compares a runner with reference (Keras) logits on the same images."""
+    logits = np.stack([runner(image) for image in images])
+    keras_top1 = reference_logits.argmax(-1)
+    tflite_top1 = logits.argmax(-1)
+    return {
+        "examples": int(len(labels)),
+        "keras_accuracy": float(np.mean(keras_top1 == labels)),
+        "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
+        "agreement": float(np.mean(keras_top1 == tflite_top1)),
+        "max_relative_difference": float(np.max(np.abs(logits - reference_logits)) / np.max(np.abs(reference_logits))),
+        "logits": logits,
+    }
+
+
+def op_names(flatbuffer):
+    """Names of the builtin and custom ops a flatbuffer holds (a Flex op shows as ``Flex...``)."""
+    interpreter = Interpreter(model_content=flatbuffer)
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})

@@ -1,0 +1,52 @@
+"""The edge-board path: the LiteRT runtime, the benchmark and the report merger without TensorFlow or Keras."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+TINY_FILE = REPO / "tests" / "data" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
+# Run a module as `python -m` would, with TensorFlow and Keras made unimportable.
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules["tensorflow"] = None
+sys.modules["keras"] = None
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+
+
+def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
+    result = _run("ddnn_tf.benchmark", TINY_FILE, "--threads=1,2", "--runs=20", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    rows = report["results"]
+    assert [row["threads"] for row in rows] == [1, 2]
+    assert all(0 < row["median_ms"] <= row["p99_ms"] and row["io_ms"] >= 0 for row in rows)
+    result = _run("ddnn_tf.merge_reports", tmp_path / "benchmark.json", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "merged.json").is_file() and "resnet8_width025_int8" in result.stdout
+
+
+def test_importing_the_package_loads_neither_tensorflow_nor_keras():
+    code = "import sys, ddnn_tf, ddnn_tf.runtime, ddnn_tf.benchmarking; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_saved_ddnn_loads_with_plain_keras_after_import_ddnn_tf(tmp_path):
+    saved = tmp_path / "tiny.keras"
+    make = f"import ddnn_tf; ddnn_tf.build_ddnn('resnet8', 10, (32, 32, 3), width=0.25).save({str(saved)!r})"
+    assert subprocess.run([sys.executable, "-c", make], cwd=REPO, timeout=300).returncode == 0
+    for imports in ("import ddnn_tf, keras", "import keras, ddnn_tf"):  # either order registers the models
+        code = f"{imports}; print(type(keras.models.load_model({str(saved)!r})).__name__)"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "DDNN"
