@@ -5,6 +5,7 @@ import hashlib
 import io as io_module
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ import ddnn_tf
 from ddnn_tf import io, qat
 from ddnn_tf.data import pipeline
 from ddnn_tf.runtime import Runner, validate
+from ddnn_tf.startup import filtered_native_stderr
 
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
 FLOAT32_TOLERANCE = 1e-4  # largest logit difference, relative to the largest Keras logit
@@ -25,8 +27,11 @@ def signature_name(depth):
 
 def _convert(converter):
     # Keras prints a listing of every captured variable while tracing for the
-    # converter; the files' own report is what users need to see.
-    with contextlib.redirect_stdout(io_module.StringIO()):
+    # converter, and the converter's C++ core logs every step of reading the
+    # SavedModel; the files' own report is what users need to see.
+    with contextlib.redirect_stdout(io_module.StringIO()), filtered_native_stderr(), warnings.catch_warnings():
+        # int8 files are calibrated by the representative dataset, not by input statistics.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         return converter.convert()
 
 

@@ -9,7 +9,7 @@ installed. Two import hooks act when the heavy libraries arrive:
   writes straight to file descriptor 2, whatever ``TF_CPP_MIN_LOG_LEVEL``
   says: "All log messages before absl::InitializeLog()", oneDNN and
   CUDA-stub notices, and on every CPU-only machine ``failed call to cuInit``.
-  ``quiet_native_startup`` captures descriptor 2 while TensorFlow starts and
+  ``filtered_native_stderr`` captures descriptor 2 while TensorFlow starts (and while the TFLite converter runs) and
   writes back every line but those. ``DDNN_TF_SHOW_STARTUP=1`` shows everything.
 - Once Keras is imported, ddnn_tf's models are registered with it, so that
   ``keras.models.load_model`` restores a saved DDNN after ``import ddnn_tf``.
@@ -29,7 +29,10 @@ NOISE = re.compile(
     r"|I\d{4} "  # informational lines of the C++ core
     r"|To enable the following instructions: .* rebuild TensorFlow"  # the second line of the CPU-feature notice
     r"|[WE]\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|cudart_stub|Unable to register cu"
-    r"|computation placer already registered))"
+    r"|computation placer already registered)"
+    # the TFLite converter's notes on every conversion
+    r"|W\d{4} .*(Ignored output_format|Ignored drop_control_dependency|Skipping runtime version metadata)"
+    r"|fully_quantize: \d+, inference_type: )"
 )
 
 
@@ -39,7 +42,7 @@ def is_noise(line):
 
 
 @contextlib.contextmanager
-def quiet_native_startup():
+def filtered_native_stderr():
     """Runs the block with descriptor 2 captured, then writes back what is not noise."""
     if os.environ.get("DDNN_TF_SHOW_STARTUP"):
         yield
@@ -87,11 +90,11 @@ class _FirstImport(importlib.abc.MetaPathFinder):
 def _quiet_tensorflow():
     @contextlib.contextmanager
     def quietly():
-        with quiet_native_startup():
+        with filtered_native_stderr():
             yield
 
     def probe_devices(tensorflow):
-        with quiet_native_startup():
+        with filtered_native_stderr():
             tensorflow.config.list_physical_devices()  # the CUDA probe's lines come out here
 
     return _FirstImport("tensorflow", around=quietly, after=probe_devices)

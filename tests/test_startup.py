@@ -41,3 +41,17 @@ def test_importing_the_package_prints_no_native_chatter():
                             env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == ["error: kept"], result.stderr
+
+
+def test_conversion_prints_only_what_matters(capfd):
+    import numpy as np
+
+    import ddnn_tf
+    from ddnn_tf import export
+
+    model = ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=0.25)
+    capfd.readouterr()
+    export.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.float32), False)
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert [line for line in captured.err.splitlines() if line.strip()] == [], captured.err
