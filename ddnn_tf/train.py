@@ -23,8 +23,8 @@ _WORKDIR = flags.DEFINE_string("workdir", training.DEFAULT_WORKDIR, "Directory o
 def main(argv):
     if len(argv) > 1:
         raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
-    training.train(io.config_value(_CONFIG), _WORKDIR.value)
-    evaluation.report([_WORKDIR.value], latency=False)
+    if training.train(io.config_value(_CONFIG), _WORKDIR.value):  # the chief reports; other workers only train
+        evaluation.report([_WORKDIR.value], latency=False)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ last completed epoch and stops at the configured epoch count.
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -216,11 +217,16 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             self.stopped_at = batch
 
 
-def fit_one(make_model, config, directory, train_data, eval_data, strategy):
-    """Fits one model in ``directory``, resuming from its last completed epoch."""
+def fit_one(make_model, config, directory, train_data, validation_data, strategy, write_to=None):
+    """Fits one model in ``directory``, resuming from its last completed epoch.
+
+    ``write_to`` (default ``directory``) receives the files written: a
+    non-chief worker resumes from the chief's checkpoints but writes elsewhere.
+    """
     checkpoints = Path(directory) / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
     state = read_state(checkpoints)
+    directory = Path(write_to or directory)
+    (directory / "checkpoints").mkdir(parents=True, exist_ok=True)
     steps_per_epoch = int(train_data.cardinality())
     with strategy.scope():
         if state:
@@ -233,7 +239,7 @@ def fit_one(make_model, config, directory, train_data, eval_data, strategy):
     stop_on_nan = StopOnNaN()
     callbacks = [
         stop_on_nan,
-        EpochCheckpoint(checkpoints, monitor=f"val_acc_{model.full_depth}"),
+        EpochCheckpoint(directory / "checkpoints", monitor=f"val_acc_{model.full_depth}"),
         keras.callbacks.CSVLogger(str(Path(directory) / "log.csv"), append=True),
         keras.callbacks.TensorBoard(str(Path(directory) / "tensorboard")),
     ]
@@ -245,7 +251,7 @@ def fit_one(make_model, config, directory, train_data, eval_data, strategy):
             train_data,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
-            validation_data=eval_data,
+            validation_data=validation_data,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself, with the run's seed
             verbose=1 if sys.stdout.isatty() else 2,
@@ -324,8 +330,26 @@ def check_config(config):
         raise io.UsageError(str(error)) from None
 
 
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, but for the non-chief workers of a cluster.
+
+    The chief is the task of type "chief", or worker 0 when the cluster names none.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
 def train(config, workdir):
-    """Trains as ``config`` says in ``workdir``; returns the per-depth results table."""
+    """Trains as ``config`` says in ``workdir``; returns whether this process wrote the run (see ``is_chief``).
+
+    In a cluster every worker trains, but only the chief writes ``workdir``;
+    the others write to a temporary folder inside it, removed at the end
+    (Keras's multi-worker convention).
+    """
     check_config(config)
     workdir = Path(workdir)
     run_file = workdir / "run.json"
@@ -340,6 +364,21 @@ def train(config, workdir):
     check_resumable(workdir)
     workdir = io.writable_dir(workdir, "workdir")
     strategy = make_strategy(config)
+    if is_chief(strategy):
+        _train_in(config, workdir, workdir, strategy)
+        return True
+    scratch = workdir / f".worker_{strategy.cluster_resolver.task_id}_tmp"
+    try:
+        _train_in(config, workdir, scratch, strategy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return False
+
+
+def _train_in(config, workdir, write_to, strategy):
+    """Trains from ``workdir``'s state, writing every file into ``write_to``."""
+    write_to.mkdir(parents=True, exist_ok=True)
+    run_file = write_to / "run.json"
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
@@ -354,7 +393,7 @@ def train(config, workdir):
         return build_model(config, info.num_classes, info.image_shape, steps_per_epoch)
 
     if config.mode != "independent":
-        fit_one(make_ddnn, config, workdir, train_data, validation_data, strategy)
+        fit_one(make_ddnn, config, workdir, train_data, validation_data, strategy, write_to)
         return
     # The paper's baseline: each depth trained alone, as a plain ResNet, with the same budget.
     for depth in make_ddnn().depths:
@@ -369,4 +408,5 @@ def train(config, workdir):
             train_data,
             validation_data,
             strategy,
+            write_to / f"depth_{depth}",
         )

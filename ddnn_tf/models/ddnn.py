@@ -480,7 +480,32 @@ class DDNN(keras.Model):
             self._trackers[name].update_state(value, sample_weight=batch_size)
         for depth, (logits, _) in outputs.items():
             self._trackers[f"acc_{depth}"].update_state(ops.reshape(labels, (-1,)), logits)
-        return {metric.name: metric.result() for metric in self.metrics}
+        results = {metric.name: metric.result() for metric in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages the step's outputs over workers with
+            # strategy.reduce("MEAN", value, axis=0), which fails on scalars
+            # (keras/src/backend/tensorflow/trainer.py, reduce_per_replica): a
+            # length-1 vector per replica reduces to the scalar mean.
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds from the first batch and, under a strategy, first reduces
+        # that distributed batch with strategy.reduce("MEAN"); the collective
+        # all-reduce of MultiWorkerMirroredStrategy cannot do that for input data
+        # (keras-team/keras#20585, tensorflow/tensorflow#72388). A DDNN is fully
+        # built in its constructor, so one replica's local batch serves.
+        strategy = self._distribute_strategy
+        if iterator is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda x: strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues) else x,
+                    next(batches),
+                )
+                break
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
         images, labels = _unpack(data)
