@@ -69,6 +69,25 @@ def base_config():
     return config
 
 
+def mnist_config(arch, batch_size):
+    """The offline real MNIST (first 10,000 training digits, no augmentation) with AdamW 0.002.
+
+    A few hundred steps: AdamW gets further than SGD there (94 % against 92 %,
+    docs/design.md).
+    """
+    config = base_config()
+    config.data.name = "mnist"
+    config.data.batch_size = batch_size
+    config.data.train_examples = 10_000
+    config.data.augment = "none"  # digits are not flipped or shifted
+    config.model.arch = arch
+    config.optimizer.name = "adamw"
+    config.optimizer.learning_rate = 0.002
+    config.optimizer.weight_decay = 1e-4
+    config.optimizer.warmup_epochs = 0.1
+    return config
+
+
 def cifar_config(name, arch, epochs):
     """CIFAR-10 or -100 at 32x32: 4-pixel crop and flip, SGD 0.1 with a one-epoch warm-up.
 
