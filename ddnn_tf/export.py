@@ -3,8 +3,12 @@
 import contextlib
 import hashlib
 import io as io_module
+import json
+import os
+import shutil
 import tempfile
 import time
+from pathlib import Path
 import warnings
 
 import keras
@@ -120,14 +124,6 @@ def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_
     }
 
 
-def write_flatbuffer(path, flatbuffer):
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(flatbuffer)
-
-    io.atomic_write(path, write)
-
-
 class ValidationError(Exception):
     """A converted file failed its check against Keras; nothing was written."""
 
@@ -199,11 +195,11 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
               f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
     rows = []
+    files = {}  # written together at the end: a killed export leaves none of them
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
         name = f"{prefix}depth{depth}_{quantize}"
         meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io), **qat_fields}
-        write_flatbuffer(out / f"{name}.tflite", flatbuffer)
-        io.write_json(out / f"{name}.json", meta)
+        files[f"{name}.tflite"], files[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", **meta})
 
     if bundle:
@@ -226,11 +222,42 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
             "sha256": signatures[signature_name(depths[0])]["sha256"],
             "bn": model.bn,
         }
-        write_flatbuffer(out / f"{name}.tflite", flatbuffer)
-        io.write_json(out / f"{name}.json", meta)
+        files[f"{name}.tflite"], files[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", "depth": "+".join(map(str, depths)), "quantize": quantize,
                      "file_bytes": len(flatbuffer), "separate_files_bytes": separate})
+    publish(out, files)
     return rows
+
+
+MANIFEST = "export_manifest.json"
+
+
+def publish(out, files):
+    """Writes one export's files into ``out`` as a set, then ``export_manifest.json`` naming them.
+
+    Every file is written whole into a staging folder inside ``out`` first and
+    only then renamed into place, so a kill while writing leaves none of the
+    set. The manifest is written last: a set is complete when it lists it.
+    ``files`` maps names to bytes (a .tflite) or to JSON-able metadata.
+    """
+    out = Path(out)
+    staging = Path(tempfile.mkdtemp(prefix=".export_staging_", dir=out))
+    try:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (staging / name).write_bytes(content)
+            else:
+                (staging / name).write_text(json.dumps(content, indent=2) + "\n")
+        for name in files:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    io.write_json(out / MANIFEST, {
+        "files": {name: hashlib.sha256(content if isinstance(content, bytes) else
+                                       (json.dumps(content, indent=2) + "\n").encode()).hexdigest()
+                  for name, content in files.items()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
 
 
 def format_rows(rows):

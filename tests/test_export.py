@@ -1,6 +1,7 @@
 """TFLite export and the LiteRT benchmark, on a tiny DDNN trained on real MNIST."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,23 @@ def test_benchmark_bad_input(tmp_path):
     junk.write_bytes(b"not a flatbuffer")
     result = run_cli("ddnn_tf.benchmark", junk)
     assert result.returncode == 2 and "is not a valid TFLite file" in error_lines(result)[0]
+
+
+def test_a_killed_export_leaves_none_of_its_set(tmp_path, monkeypatch):
+    files = {"a.tflite": b"\x01" * 100, "a.json": {"depth": 8}, "b.tflite": b"\x02" * 100}
+    write_bytes = Path.write_bytes
+
+    def killed_after_the_first_file(self, data):
+        if any(tmp_path.rglob("*.tflite")):
+            raise KeyboardInterrupt  # what SIGINT does mid-export
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", killed_after_the_first_file)
+    with pytest.raises(KeyboardInterrupt):
+        export.publish(tmp_path, files)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    export.publish(tmp_path, files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", export.MANIFEST]
+    manifest = json.loads((tmp_path / export.MANIFEST).read_text())
+    assert set(manifest["files"]) == set(files)
