@@ -2,11 +2,17 @@
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 from ddnn_tf import io, launch_local, training
 
@@ -55,3 +61,40 @@ def test_local_cluster_configs_name_every_worker_and_its_index():
     assert all(c["cluster"] == {"worker": ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"]} for c in configs)
     for config in configs:
         training.check_cluster(json.dumps(config))
+
+
+def _worker_pids(workdir):
+    """{worker index: pid} of the training processes of ``workdir``, read from their TF_CONFIG."""
+    pids = {}
+    for line in subprocess.run(["pgrep", "-f", f"ddnn_tf.train.*{workdir}"], capture_output=True, text=True).stdout.split():
+        environ = Path(f"/proc/{line}/environ").read_bytes().split(b"\0")
+        tf_config = next((v[len(b"TF_CONFIG="):] for v in environ if v.startswith(b"TF_CONFIG=")), None)
+        if tf_config:
+            pids[json.loads(tf_config)["task"]["index"]] = int(line)
+    return pids
+
+
+def test_a_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path):
+    workdir = tmp_path / "run"
+    command = [sys.executable, "-m", "ddnn_tf.launch_local", "--workers=2", "--timeout_s=600", "--",
+               f"--workdir={workdir}", "--config.strategy=multi_worker", *TINY[:-2], "--config.epochs=3",
+               "--config.data.train_examples=1024"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    launcher = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state = workdir / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 500
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0]
+        time.sleep(0.5)
+    os.kill(_worker_pids(workdir)[1], signal.SIGKILL)  # worker 1 dies during epoch 2
+    assert launcher.wait(timeout=120) != 0  # the launcher stops the chief too
+    epoch_at_kill = json.loads(state.read_text())["epoch"]
+    assert epoch_at_kill in (1, 2)
+
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(state.read_text())["epoch"] == 3
+    with open(workdir / "log.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
+    assert f"epochs {epoch_at_kill + 1}-3" in (workdir / "worker_0.log").read_text()
+    io.load_model(workdir / "model.keras")
