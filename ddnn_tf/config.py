@@ -17,6 +17,7 @@ def base_config():
     config.strategy = "default"  # default | mirrored | multi_worker (reads TF_CONFIG) | tpu
     config.cpu_replicas = 0  # > 0: split the CPU into this many logical devices (mirrored on CPU)
     config.tpu = ""  # tpu: the TPU name or address ("" for the local one)
+    config.cluster_timeout_s = 300.0  # multi_worker: how long to wait for every worker to come up
     config.precision = "float32"  # float32 | mixed_float16 | mixed_bfloat16
 
     config.data = ml_collections.ConfigDict()

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -51,8 +52,9 @@ def make_strategy(config):
         if tf.config.list_physical_devices("GPU") or config.cpu_replicas == 0:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(config.cpu_replicas)])
-    if config.strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster and task from TF_CONFIG
+    if config.strategy == "multi_worker":  # cluster and task from TF_CONFIG
+        wait_for_peers(json.loads(os.environ["TF_CONFIG"]), config.cluster_timeout_s)
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if config.strategy == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)
@@ -67,6 +69,47 @@ def distillation_steps(config, steps_per_epoch):
     start = int(round(config.ekd.distill_start * total))
     full = max(start, int(round(config.ekd.distill_full * total)))
     return start, full - start
+
+
+def wait_for_peers(tf_config, timeout_s):
+    """Returns once every other task of the cluster accepts a TCP connection, or raises a UsageError.
+
+    MultiWorkerMirroredStrategy waits for its peers with no limit, holding the
+    interpreter and ignoring SIGTERM: a missing or unreachable worker would
+    hang the others for good. So each worker first listens on its own port
+    (which the strategy's server takes over right after) and connects to every
+    other one, for at most ``timeout_s`` seconds.
+    """
+    task = tf_config["task"]
+    members = [(job, index, address) for job, addresses in tf_config["cluster"].items()
+               for index, address in enumerate(addresses)]
+    own = next(address for job, index, address in members if (job, index) == (task["type"], int(task["index"])))
+    others = [address for _, _, address in members if address != own]
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("", int(own.rsplit(":", 1)[1])))
+        except OSError as error:
+            raise io.UsageError(f"cannot listen on this worker's address {own} from TF_CONFIG: {error.strerror}") from None
+        listener.listen(len(members))
+        deadline = time.monotonic() + timeout_s
+        while others:
+            others = [address for address in others if not _accepts(address)]
+            if others and time.monotonic() > deadline:
+                raise io.UsageError(
+                    f"the cluster did not come up within cluster_timeout_s={timeout_s:g} s: no answer from "
+                    f"{', '.join(others)}; start every worker of TF_CONFIG and check that each can reach the others"
+                )
+            time.sleep(0.2)
+
+
+def _accepts(address):
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def build_model(config, num_classes, image_shape, steps_per_epoch=1):
@@ -314,6 +357,7 @@ def check_config(config):
     _check_range("optimizer.weight_decay", config.optimizer.weight_decay, 0)
     _check_range("optimizer.warmup_epochs", config.optimizer.warmup_epochs, 0, config.epochs)
     _check_range("cpu_replicas", config.cpu_replicas, 0)
+    _check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
     if config.strategy == "multi_worker":
         check_cluster(os.environ.get("TF_CONFIG"))
     pipeline.check(config.data)
@@ -362,8 +406,8 @@ def train(config, workdir):
                 "use another --workdir"
             )
     check_resumable(workdir)
-    workdir = io.writable_dir(workdir, "workdir")
     strategy = make_strategy(config)
+    workdir = io.writable_dir(workdir, "workdir")
     if is_chief(strategy):
         _train_in(config, workdir, workdir, strategy)
         return True

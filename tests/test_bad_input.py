@@ -35,6 +35,8 @@ CASES = {
                             "TF_CONFIG is malformed"),
     "worker index out of range": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": CLUSTER % 5},
                                   "task index 5 is out of range: the cluster has 2 worker entries"),
+    "unreachable peer": ([*TRAIN, "--config.strategy=multi_worker", "--config.cluster_timeout_s=5"],
+                         {"TF_CONFIG": CLUSTER % 0}, "the cluster did not come up within cluster_timeout_s=5 s"),
     "evaluate a mistyped workdir": (["ddnn_tf.evaluate", "--workdir={tmp}/w"], {}, "holds no run (no run.json)"),
     "export with no calibration": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--calibration-steps=0"], {},
                                    "--calibration-steps must be at least 1"),

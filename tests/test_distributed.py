@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from conftest import REPO, run_cli
 
 from ddnn_tf import io, launch_local, training
+from ddnn_tf.config import base_config
 
 TINY = ["--config.model.width=0.125", "--config.data.train_examples=256", "--config.data.eval_examples=256",
         "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
@@ -98,3 +100,38 @@ def test_a_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
     assert f"epochs {epoch_at_kill + 1}-3" in (workdir / "worker_0.log").read_text()
     io.load_model(workdir / "model.keras")
+
+
+def test_tpu_strategy_connects_to_the_configured_tpu(monkeypatch):
+    import tensorflow as tf
+
+    calls = []
+    resolver = object()
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                        lambda tpu: calls.append(("resolve", tpu)) or resolver)
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r)))
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("initialize", r)))
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy")
+    config = base_config()
+    config.strategy, config.tpu = "tpu", "grpc://10.1.2.3:8470"
+    assert training.make_strategy(config) == "tpu strategy"
+    assert calls == [("resolve", "grpc://10.1.2.3:8470"), ("connect", resolver), ("initialize", resolver),
+                     ("strategy", resolver)]
+
+
+def test_a_worker_waits_for_its_peers_then_goes_on():
+    configs = [json.loads(c) for c in launch_local.cluster_configs(2)]
+    errors = []
+
+    def worker(config):
+        try:
+            training.wait_for_peers(config, timeout_s=20)
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(config,)) for config in configs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
