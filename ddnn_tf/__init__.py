@@ -18,6 +18,7 @@ _LAZY = {
     "DDNN": "ddnn_tf.models",
     "ARCHS": "ddnn_tf.models",
     "recalibrate_bn": "ddnn_tf.calibration",
+    "recalibrated_subnet": "ddnn_tf.calibration",
 }
 _SUBMODULES = ("data", "losses", "models", "runtime")
 __all__ = [*_LAZY, *_SUBMODULES]

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddnn_tf import io
-from ddnn_tf.calibration import recalibrate_bn
+from ddnn_tf.calibration import recalibrated_subnet
 from ddnn_tf.data import pipeline
 from ddnn_tf.plots import save_line_plot
 
@@ -64,6 +64,16 @@ def _accuracies(model, dataset, top5, depths=None):
     return {depth: count / total for depth, count in counts.items()}
 
 
+def _top1(network, dataset):
+    """Top-1 accuracy of a plain Keras model of one depth."""
+    call = tf.function(lambda images: network(images, training=False), reduce_retracing=True)
+    correct = total = 0
+    for images, labels in dataset:
+        correct += int(np.sum(np.argmax(call(images).numpy(), -1) == labels.numpy()))
+        total += len(labels)
+    return correct / total
+
+
 def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None, role="eval"):
     """One result row per depth of the run in ``workdir``.
 
@@ -85,12 +95,9 @@ def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=N
             cache[id(model)] = _accuracies(model, eval_data, top5)
         top1, top5_accuracy = cache[id(model)][model_depth]
         recalibrated = None
-        if recalibration_batches:
-            saved = [v.numpy() for v in model.non_trainable_variables]
-            recalibrate_bn(model, train_data, model_depth, recalibration_batches)
-            recalibrated = _accuracies(model, eval_data, top5, (model_depth,))[model_depth][0]
-            for variable, value in zip(model.non_trainable_variables, saved):
-                variable.assign(value)
+        if recalibration_batches:  # on a copy of the depth: the run's model stays as trained
+            subnet = recalibrated_subnet(model, train_data, model_depth, recalibration_batches)
+            recalibrated = _top1(subnet, eval_data)
         row = {
             "run": str(workdir),
             "mode": run["config"]["mode"],

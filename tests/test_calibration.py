@@ -53,8 +53,27 @@ def test_recalibration_repairs_unconverged_statistics():
     assert all(after[depth] > before[depth] + 0.05 for depth in model.depths), (before, after)
 
 
-def test_shared_bn_needs_one_depth_at_a_time():
-    with pytest.raises(ValueError, match="recalibrate one depth at a time"):
-        ddnn_tf.recalibrate_bn(build_tiny(bn="shared"), _batches())
+def test_shared_bn_is_recalibrated_on_a_copy_only(mnist_batch):
+    model = build_tiny(bn="shared")
+    for depth in (None, 8):  # in place it would break the other depths: refused
+        with pytest.raises(ValueError, match="Use ddnn_tf.recalibrated_subnet"):
+            ddnn_tf.recalibrate_bn(model, _batches(), depth=depth)
     with pytest.raises(ValueError, match="valid choices: 8, 14, 20"):
         ddnn_tf.recalibrate_bn(build_tiny(), _batches(), depth=18)
+    images = mnist_batch[0]
+    before = {depth: model(images, depth=depth, training=False).numpy() for depth in model.depths}
+    resnet8 = ddnn_tf.recalibrated_subnet(model, _batches(count=3), depth=8, num_batches=3)
+    for depth in model.depths:  # the DDNN is untouched
+        np.testing.assert_array_equal(model(images, depth=depth, training=False).numpy(), before[depth])
+    # The copy has the depth's weights and statistics of its own, estimated on depth 8's inputs.
+    assert not np.allclose(resnet8(images, training=False).numpy(), before[8])
+    stem_bn = next(layer for layer in resnet8.layers if layer.name == "stem_bn")
+    assert not np.allclose(stem_bn.moving_mean.numpy(), model._layer_table["stem_bn"].moving_mean.numpy())
+
+
+def test_recalibrated_subnet_matches_in_place_recalibration_for_private_bn(mnist_batch):
+    model = build_tiny(bn="private")
+    copy = ddnn_tf.recalibrated_subnet(model, _batches(), depth=14, num_batches=2)
+    ddnn_tf.recalibrate_bn(model, _batches(), depth=14, num_batches=2)
+    np.testing.assert_allclose(copy(mnist_batch[0], training=False), model(mnist_batch[0], depth=14, training=False),
+                               rtol=1e-4, atol=1e-5)
