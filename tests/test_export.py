@@ -139,7 +139,7 @@ def test_percentiles_interpolate_like_numpy():
         (["--quantize=int4"], "unknown quantize mode 'int4'; valid choices: int8, float16, dynamic, float32"),
         (["--checkpoint=/nonexistent/model.keras"], "checkpoint /nonexistent/model.keras does not exist"),
         (["--out=/proc/ddnn_out"], "cannot write to the output directory /proc/ddnn_out"),
-        (["--calibration-steps=0"], "the calibration set is empty"),
+        (["--calibration-steps=0"], "--calibration-steps must be at least 1 for int8, got 0"),
     ],
 )
 def test_export_bad_input_is_one_line_and_exit_status_2(ekd_run, tmp_path, args, message):
@@ -154,7 +154,8 @@ def test_export_refuses_a_corrupt_checkpoint(ekd_run, tmp_path):
     corrupt.write_bytes((ekd_run / "model.keras").read_bytes()[:5000])
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--checkpoint={corrupt}", f"--out={tmp_path}/o")
     assert result.returncode == 2
-    assert f"checkpoint {corrupt} is corrupt or not a Keras model" in error_lines(result)[0]
+    assert f"checkpoint {corrupt} is truncated or corrupt: not a complete .keras archive" in error_lines(result)[0]
+    assert not (tmp_path / "o").exists(), "nothing is created for a bad checkpoint"
 
 
 def test_benchmark_bad_input(tmp_path):
