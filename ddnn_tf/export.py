@@ -241,21 +241,18 @@ def publish(out, files):
     ``files`` maps names to bytes (a .tflite) or to JSON-able metadata.
     """
     out = Path(out)
+    encoded = {name: content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode()
+               for name, content in files.items()}
     staging = Path(tempfile.mkdtemp(prefix=".export_staging_", dir=out))
     try:
-        for name, content in files.items():
-            if isinstance(content, bytes):
-                (staging / name).write_bytes(content)
-            else:
-                (staging / name).write_text(json.dumps(content, indent=2) + "\n")
-        for name in files:
+        for name, content in encoded.items():
+            (staging / name).write_bytes(content)
+        for name in encoded:
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     io.write_json(out / MANIFEST, {
-        "files": {name: hashlib.sha256(content if isinstance(content, bytes) else
-                                       (json.dumps(content, indent=2) + "\n").encode()).hexdigest()
-                  for name, content in files.items()},
+        "files": {name: hashlib.sha256(content).hexdigest() for name, content in encoded.items()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
 

@@ -88,16 +88,11 @@ class _FirstImport(importlib.abc.MetaPathFinder):
 
 
 def _quiet_tensorflow():
-    @contextlib.contextmanager
-    def quietly():
-        with filtered_native_stderr():
-            yield
-
     def probe_devices(tensorflow):
         with filtered_native_stderr():
             tensorflow.config.list_physical_devices()  # the CUDA probe's lines come out here
 
-    return _FirstImport("tensorflow", around=quietly, after=probe_devices)
+    return _FirstImport("tensorflow", around=filtered_native_stderr, after=probe_devices)
 
 
 def _register_models(keras):
