@@ -72,19 +72,23 @@ def distillation_steps(config, steps_per_epoch):
 
 
 def wait_for_peers(tf_config, timeout_s):
-    """Returns once every other task of the cluster accepts a TCP connection, or raises a UsageError.
+    """Returns once every task of the cluster has reached every other one, or raises a UsageError.
 
     MultiWorkerMirroredStrategy waits for its peers with no limit, holding the
     interpreter and ignoring SIGTERM: a missing or unreachable worker would
     hang the others for good. So each worker first listens on its own port
-    (which the strategy's server takes over right after) and connects to every
-    other one, for at most ``timeout_s`` seconds.
+    (which the strategy's server takes over right after), connects to every
+    other one and tells it its address, for at most ``timeout_s`` seconds. A
+    worker keeps listening until every peer has also reached it: one that
+    left as soon as it had reached the others could close its port before a
+    slower peer got through, and that peer would wait for nothing.
     """
     task = tf_config["task"]
     members = [(job, index, address) for job, addresses in tf_config["cluster"].items()
                for index, address in enumerate(addresses)]
     own = next(address for job, index, address in members if (job, index) == (task["type"], int(task["index"])))
-    others = [address for _, _, address in members if address != own]
+    unreached = [address for _, _, address in members if address != own]
+    unheard = set(unreached)
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -92,24 +96,42 @@ def wait_for_peers(tf_config, timeout_s):
         except OSError as error:
             raise io.UsageError(f"cannot listen on this worker's address {own} from TF_CONFIG: {error.strerror}") from None
         listener.listen(len(members))
+        listener.settimeout(0.2)
         deadline = time.monotonic() + timeout_s
-        while others:
-            others = [address for address in others if not _accepts(address)]
-            if others and time.monotonic() > deadline:
+        while unreached or unheard:
+            unreached = [address for address in unreached if not _announce(address, own)]
+            unheard.discard(_hear(listener))
+            if (unreached or unheard) and time.monotonic() > deadline:
+                missing = sorted(set(unreached) | unheard)
                 raise io.UsageError(
                     f"the cluster did not come up within cluster_timeout_s={timeout_s:g} s: no answer from "
-                    f"{', '.join(others)}; start every worker of TF_CONFIG and check that each can reach the others"
+                    f"{', '.join(missing)}; start every worker of TF_CONFIG and check that each can reach the others"
                 )
-            time.sleep(0.2)
 
 
-def _accepts(address):
+def _announce(address, own):
+    """Connects to a peer's address and sends it ours; False if the peer is not listening yet."""
     host, port = address.rsplit(":", 1)
     try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
+        with socket.create_connection((host, int(port)), timeout=1) as connection:
+            connection.sendall(own.encode() + b"\n")
+        return True
     except OSError:
         return False
+
+
+def _hear(listener):
+    """The address a peer announced on ``listener``, or None if none came within its timeout."""
+    try:
+        connection, _ = listener.accept()
+    except OSError:  # socket.timeout included
+        return None
+    with connection:
+        connection.settimeout(1)
+        try:
+            return connection.recv(256).decode(errors="replace").strip()
+        except OSError:
+            return None
 
 
 def build_model(config, num_classes, image_shape, steps_per_epoch=1):

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -135,3 +136,22 @@ def test_a_worker_waits_for_its_peers_then_goes_on():
     for thread in threads:
         thread.join(30)
     assert errors == [] and not any(thread.is_alive() for thread in threads)
+
+
+def test_a_worker_stays_reachable_until_a_slow_peer_has_reached_it():
+    """Worker 1 reaches worker 0 at once; worker 0 (played here by hand) reaches back a second later."""
+    configs = [json.loads(c) for c in launch_local.cluster_configs(2)]
+    own, peer = configs[0]["cluster"]["worker"]
+    finished = []
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", int(own.rsplit(":", 1)[1])))
+        listener.listen(1)
+        thread = threading.Thread(target=lambda: finished.append(training.wait_for_peers(configs[1], timeout_s=10)))
+        thread.start()
+        listener.accept()[0].close()  # worker 1 got through to us
+    time.sleep(1.0)
+    with socket.create_connection(tuple(peer.rsplit(":", 1)), timeout=2) as connection:  # still listening
+        connection.sendall(own.encode() + b"\n")
+    thread.join(5)
+    assert finished == [None] and not thread.is_alive()
