@@ -1,5 +1,7 @@
 """EKD through model.fit on real MNIST: logs, learning, saving, distribution, precision."""
 
+import csv
+
 import keras
 import numpy as np
 import pytest
@@ -133,3 +135,15 @@ def test_progress_lines_appear_within_an_epoch(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if "epoch 1 step" in line]
     assert [line.split(",")[0].strip() for line in lines] == ["epoch 1 step 2/4", "epoch 1 step 4/4"]
     assert all("loss" in line for line in lines)
+
+
+def test_epoch_timer_logs_the_training_steps_alone_before_the_csv_logger(tmp_path):
+    from ddnn_tf.training import EpochTimer
+
+    clock = iter([0.0, 100.0]).__next__  # the epoch starts at 0 s, its validation at 100 s
+    model = _compile(build_tiny())
+    digits = _train_digits().take(2)
+    model.fit(digits, validation_data=digits, epochs=1, verbose=0,
+              callbacks=[EpochTimer(clock=clock), keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))])
+    with open(tmp_path / "log.csv") as f:
+        assert float(next(csv.DictReader(f))["train_seconds"]) == 100.0

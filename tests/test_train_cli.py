@@ -43,7 +43,8 @@ def test_every_mode_writes_a_loadable_run(runs):
     run = json.loads((runs / "ekd" / "run.json").read_text())
     assert run["data"]["mean"] and run["data"]["label_names"][3] == "3"
     with open(runs / "ekd" / "log.csv") as f:
-        assert {"acc_20", "kd_20", "at_20", "val_acc_32"} <= set(next(csv.DictReader(f)))
+        row = next(csv.DictReader(f))
+    assert {"acc_20", "kd_20", "at_20", "val_acc_32"} <= set(row) and float(row["train_seconds"]) > 0
 
 
 def test_joint_mode_does_not_distil(runs):
