@@ -7,6 +7,8 @@ On one batch, times (median of interleaved repeats, after warm-up):
     prefix and every block a deeper depth shares with a shallower one
     computed once),
   - the same with private BN (only the stem and the common prefix shared),
+  - the same with path BN (a block several depths reach by one path computed
+    once, as with shared BN, with a BN of its own per path),
   - the training step of each depth alone, as a plain single-depth network,
 and prints the ratio of the EKD step to the sum of the separate steps and to
 the full net's step alone.
@@ -50,6 +52,7 @@ def main():
     candidates = {
         "ekd_shared_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="shared"),
         "ekd_private_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="private"),
+        "ekd_path_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="path"),
     }
     depths = candidates["ekd_shared_bn"].depths
     for depth in depths:
@@ -76,6 +79,8 @@ def main():
     summary = {
         "ekd_shared_over_sum_of_alone": round(median["ekd_shared_bn"] / alone_sum, 3),
         "ekd_private_over_sum_of_alone": round(median["ekd_private_bn"] / alone_sum, 3),
+        "ekd_path_over_sum_of_alone": round(median["ekd_path_bn"] / alone_sum, 3),
+        "ekd_path_over_shared": round(median["ekd_path_bn"] / median["ekd_shared_bn"], 3),
         "ekd_shared_over_full_alone": round(median["ekd_shared_bn"] / full_alone, 3),
         "ekd_private_over_full_alone": round(median["ekd_private_bn"] / full_alone, 3),
         "saved_by_sharing_blocks_beyond_the_prefix": round(1 - median["ekd_shared_bn"] / median["ekd_private_bn"], 3),

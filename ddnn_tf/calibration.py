@@ -38,14 +38,15 @@ def _reestimate(layers, run, dataset, num_batches):
 
 
 def recalibrate_bn(model, dataset, depth=None, num_batches=20):
-    """Re-estimates the BN moving statistics of a private-BN DDNN, one depth or every depth.
+    """Re-estimates the BN moving statistics of a private- or path-BN DDNN, one depth or every depth.
 
     The moving averages kept during training blend what a BN layer saw over
     the last steps. As once-for-all and US-Nets do before evaluating a
     sub-net, this resets the statistics of the BN layers a depth runs and
     replaces them with the plain average over ``num_batches`` training batches
-    run through that depth. With ``bn="private"`` each depth has its own
-    statistics outside the common prefix, so every depth keeps its own.
+    run through that depth. With ``bn="private"`` or ``"path"`` every BN that
+    serves several depths sees the same input in each of them, so every depth
+    keeps its own statistics.
 
     A shared-BN DDNN has one set of statistics for every depth: recalibrating
     one depth in place would break the others, so it is refused; use

@@ -41,7 +41,7 @@ def base_config():
     config.model.arch = "resnet56"
     config.model.depths = ()  # () for every standard depth nested in the arch
     config.model.stem = "auto"  # auto | imagenet | cifar
-    config.model.bn = "private"  # private | shared: see docs/design.md
+    config.model.bn = "private"  # private | path | shared: see docs/design.md
     config.model.width = 1.0  # channel multiplier of every stage
     config.model.zero_init_residual = False  # last BN scale of every residual branch starts at 0
 

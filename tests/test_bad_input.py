@@ -26,7 +26,7 @@ CASES = {
     "negative train_examples": ([*TRAIN, "--config.data.train_examples=-5"], {}, "data.train_examples must be 0"),
     "too many train_examples": ([*TRAIN, "--config.data.train_examples=9999999"], {},
                                 "the mnist train split holds 50000 digits"),
-    "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private"),
+    "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private, path"),
     "unknown teacher": ([*TRAIN, "--config.ekd.teacher=foo"], {}, "valid choices: full, ensemble"),
     "negative temperature": ([*TRAIN, "--config.ekd.temperature=-1"], {}, "ekd.temperature must be above 0"),
     "multi_worker without TF_CONFIG": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": ""},

@@ -53,7 +53,7 @@ def test_cifar_parameter_counts_match_he_et_al():
         assert abs(counts[depth] - millions) <= 0.005e6 if depth < 110 else 0.05e6, (depth, counts)
 
 
-@pytest.mark.parametrize("bn", ["shared", "private"])
+@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
 def test_subnet_variables_are_a_subset_and_calls_create_none(bn, mnist_batch):
     model = build_tiny(bn=bn)
     full_ids = {id(v) for v in model.weights}
@@ -79,7 +79,36 @@ def test_private_bn_shares_the_common_prefix_only():
     assert _trainable_parameters(model.subnet(8)) == _trainable_parameters(shared.subnet(8))
 
 
-@pytest.mark.parametrize("bn", ["shared", "private"])
+def test_path_bn_is_one_bn_where_depths_share_the_input_and_private_elsewhere():
+    path, private, shared = (build_tiny(bn=bn) for bn in ("path", "private", "shared"))
+    names = {depth: {layer.name for layer in path.subnet(depth).layers} for depth in path.depths}
+    # Stage 1 block 2: depths 14 and 20 both ran stage 1 block 1 alone before it.
+    assert "stage1_block2_bn1_depths14_20" in names[14] & names[20]
+    # Stage 2 block 1: one, two or three blocks of stage 1 before it.
+    assert [f"stage2_block1_bn1_depth{d}" in names[d] for d in path.depths] == [True] * 3
+    # Every depth is a standard ResNet; the DDNN holds one BN copy fewer than
+    # private BN in stage 1 block 2, and the same as private BN elsewhere.
+    for depth in path.depths:
+        assert path.parameter_count(depth) == shared.parameter_count(depth)
+    merged = sum(_trainable_parameters(private._layer_table[f"stage1_block2_bn{unit}_depth14"]) for unit in (1, 2))
+    assert merged == 2 * 2 * path._widths[0]
+    assert _trainable_parameters(private) - _trainable_parameters(path) == merged
+
+
+def test_path_bn_round_trips_through_a_keras_file(tmp_path, mnist_batch):
+    model = build_tiny(bn="path")
+    rng = np.random.default_rng(0)
+    for variable in model.weights:  # every BN copy different, so a mix-up on loading shows
+        variable.assign(np.abs(rng.normal(size=variable.shape)).astype("float32") * 0.1 + 0.5)
+    model.save(tmp_path / "path.keras")
+    loaded = keras.models.load_model(tmp_path / "path.keras")
+    assert loaded.bn == "path"
+    for depth in model.depths:
+        np.testing.assert_array_equal(loaded(mnist_batch[0], depth=depth, training=False),
+                                      model(mnist_batch[0], depth=depth, training=False))
+
+
+@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
 def test_subnet_matches_dynamic_call(bn, mnist_batch):
     model = build_tiny(bn=bn)
     images = mnist_batch[0]
@@ -127,17 +156,21 @@ def test_detached_teacher_gets_no_distillation_gradient(detach, mnist_batch):
         assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
 
 
-def test_shared_blocks_are_computed_once_per_step(mnist_batch):
-    model = build_tiny(bn="shared")
+@pytest.mark.parametrize("bn, stage1_block2_calls", [("shared", 1), ("path", 1), ("private", 2)])
+def test_blocks_reached_by_one_path_are_computed_once_per_step(bn, stage1_block2_calls, mnist_batch):
+    model = build_tiny(bn=bn)
     calls = []
-    for name in ("stem_conv", "stage1_block1_conv1", "stage1_block2_conv1", "stage1_block3_conv1"):
+    names = ("stem_conv", "stage1_block1_conv1", "stage1_block2_conv1", "stage1_block3_conv1", "stage2_block1_conv1")
+    for name in names:
         layer = model._layer_table[name]
         original = layer.call
         layer.call = lambda *args, _name=name, _call=original, **kwargs: (calls.append(_name), _call(*args, **kwargs))[1]
     model.run_depths(mnist_batch[0], model.depths, training=True)
     # The stem and stage 1 block 1 are shared by all three depths; block 2 by
-    # depths 14 and 20 (same path); block 3 is run by the full net alone.
-    assert sorted(calls) == sorted(["stem_conv", "stage1_block1_conv1", "stage1_block2_conv1", "stage1_block3_conv1"])
+    # depths 14 and 20 (same path: once, unless private BN gives each its own
+    # BN); block 3 is run by the full net alone; stage 2 block 1 follows one,
+    # two or three blocks, so is run once per depth in every mode.
+    assert [calls.count(name) for name in names] == [1, 1, stage1_block2_calls, 1, 3]
 
 
 def test_last_stage_attention_uses_only_the_last_stage(mnist_batch):
@@ -190,7 +223,7 @@ def test_width_multiplier_and_small_depths_have_exact_parameter_counts(width, wi
     assert ddnn_tf.build_ddnn("resnet56", 10, (32, 32, 3)).depths == (20, 32, 44, 56)
 
 
-@pytest.mark.parametrize("bn", ["shared", "private"])
+@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
 def test_zero_init_residual_makes_every_depth_the_same_function(bn, mnist_batch):
     images = mnist_batch[0]
     model = build_tiny(bn=bn, zero_init_residual=True)
@@ -229,7 +262,7 @@ def test_standard_depth_subset_and_custom_names():
         ({"depths": {9: (1, 1)}}, "needs 3 counts"),
         ({"depths": {9: (4, 1, 1)}}, "each from 1 to (3, 3, 3)"),
         ({"stem": "tiny"}, "valid choices: auto, imagenet, cifar"),
-        ({"bn": "switchable"}, "valid choices: shared, private"),
+        ({"bn": "switchable"}, "valid choices: shared, private, path"),
         ({"teacher": "oracle"}, "valid choices: full, ensemble"),
         ({"attention": "cosine"}, "valid choices: squared_mean, zscored_sum"),
         ({"attention_stages": "first"}, "valid choices: all, last"),

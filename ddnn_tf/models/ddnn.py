@@ -11,7 +11,7 @@ from ddnn_tf.models import architectures
 from ddnn_tf.models.layers import ZeroPadShortcut
 
 STEMS = ("auto", "imagenet", "cifar")
-BN_MODES = ("shared", "private")
+BN_MODES = ("shared", "private", "path")
 TEACHERS = ("full", "ensemble")
 ATTENTION_MAPS = losses.ATTENTION_MAPS
 ATTENTION_STAGES = ("all", "last")
@@ -48,7 +48,11 @@ class DDNN(keras.Model):
         stem: "imagenet" (7x7/2 conv, 3x3/2 max-pool), "cifar" (3x3/1 conv) or
             "auto" (cifar for inputs of 64 pixels or fewer).
         bn: "private" (a block whose input differs between depths has its
-            own BN per depth: every depth keeps its own moving statistics) or
+            own BN per depth: every depth keeps its own moving statistics),
+            "path" (a block's BN is shared by the depths that reach it by the
+            same path, so see the same input, and private to each group of
+            them otherwise: every depth keeps its own statistics, and a block
+            several depths reach by one path is computed once per step) or
             "shared" (one BN per layer for every depth: the standard parameter
             count, but the depths' moving statistics blend, so a depth must be
             recalibrated with ``ddnn_tf.recalibrate_bn`` before it is used).
@@ -198,10 +202,22 @@ class DDNN(keras.Model):
         )
 
     def _bn_owners(self, stage, block):
-        """Which depths own a private BN of this block; [None] when it has one BN."""
+        """The owners of this block's BNs, each a tuple of the depths it serves; [None] when it has one BN."""
         if self.bn == "shared" or self._path_index(stage, block) < self._shared_prefix:
             return [None]
-        return [depth for depth, counts in self.block_counts.items() if counts[stage] > block]
+        reaching = [depth for depth, counts in self.block_counts.items() if counts[stage] > block]
+        if self.bn == "private":
+            return [(depth,) for depth in reaching]
+        # "path": depths that ran the same blocks of every earlier stage reach
+        # this block by the same path, so with the same input.
+        groups = {}
+        for depth in reaching:
+            groups.setdefault(tuple(self.block_counts[depth][:stage]), []).append(depth)
+        return [tuple(group) for group in groups.values()]
+
+    def _bn_owner(self, stage, block, depth):
+        """The owner of the BN that ``depth`` runs in this block."""
+        return next(owner for owner in self._bn_owners(stage, block) if owner is None or depth in owner)
 
     def _path_index(self, stage, block):
         """Position of a block in the full net's sequence of blocks."""
@@ -303,8 +319,8 @@ class DDNN(keras.Model):
         """Runs several depths on one batch, each shared block computed once.
 
         Returns ``{depth: (logits, [output of every stage])}``. Depths walk the
-        blocks in the same order, so a block reached by the same path (and,
-        with private BN, the same BN) gives the same output for every depth
+        blocks in the same order, so a block reached by the same path with
+        the same BN gives the same output for every depth
         that reaches it: it is computed once and reused.
         """
         stem = self._stem(x, training)
@@ -314,8 +330,7 @@ class DDNN(keras.Model):
             h, path, stage_outputs = stem, (), []
             for stage, count in enumerate(self.block_counts[depth]):
                 for block in range(count):
-                    owners = self._bn_owners(stage, block)
-                    owner = None if owners == [None] else depth
+                    owner = self._bn_owner(stage, block, depth)
                     path += ((stage, block, owner),)
                     if path not in computed:
                         computed[path] = self._block(h, stage, block, owner, training)
@@ -593,7 +608,12 @@ def _block_name(stage, block):
 
 
 def _bn_name(name, owner):
-    return name if owner is None else f"{name}_depth{owner}"
+    """``name`` for a BN of every depth, ``name_depth14`` for one depth's, ``name_depths14_20`` for a group's."""
+    if owner is None:
+        return name
+    if len(owner) == 1:
+        return f"{name}_depth{owner[0]}"
+    return f"{name}_depths{'_'.join(map(str, owner))}"
 
 
 def _common_prefix_length(all_counts):
