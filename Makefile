@@ -47,11 +47,8 @@ KOTLINC := mobile/node_modules/.bin/kotlinc
 $(KOTLINC):
 	npm install --prefix mobile --no-audit --no-fund --silent kotlin-compiler@2.4.20
 
-# Two pytest workers, each taking whole files (module fixtures are built once):
-# much of a test is single-threaded Python (tracing, process start-up), so two
-# at once use the 2 cores better than one.
 test: setup $(KOTLINC)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q tests
 
 clean:
 	rm -rf $(VENV) runs exports mobile/node_modules

@@ -35,7 +35,7 @@ setup(
     # tensorflow-model-optimization itself goes in with --no-deps (its metadata
     # pins absl-py 1.x; it runs with 2.x): these are its other needs.
     extras_require={
-        "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "scipy>=1.11,<2"],  # scipy: the study's paired t-tests
+        "dev": ["pytest>=8,<10", "scipy>=1.11,<2"],  # scipy: the study's paired t-tests
         "qat": ["tf-keras>=2.21,<2.22", "dm-tree>=0.1.8", "six>=1.14"],
     },
 )
