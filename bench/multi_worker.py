@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ddnn_tf import io
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -61,10 +63,7 @@ def main():
     parser.add_argument("--out", default="bench/results/multi_worker.json")
     args = parser.parse_args()
     if args.epochs < 2 or args.batch % 2 or args.examples < args.batch:
-        raise SystemExit("error: --epochs must be at least 2, --batch even and --examples at least --batch")
-    sys.path.insert(0, str(REPO))
-    from ddnn_tf import io
-
+        parser.error("--epochs must be at least 2, --batch even and --examples at least --batch")
     out = Path(args.out)
     io.writable_dir(out.parent)
     cores = os.cpu_count()
