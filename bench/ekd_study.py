@@ -214,13 +214,18 @@ def study(args):
         comparisons[arm] = {"minus_independent": differences,
                             "verdict": verdict(differences[depths[0]], differences[depths[-1]], room)}
     minutes = {arm: statistics.fmean(records[(arm, s)]["train_seconds"] for s in complete) / 60 for arm in arms}
+    # The shipped default is chosen on validation digits, never on test: the
+    # DDNN arm (one model holding every depth) with the best mean over depths and seeds.
+    validation = {arm: statistics.fmean(records[(arm, s)]["validation_top1"][d] for s in complete for d in depths)
+                  for arm in arms}
+    default = max((arm for arm in arms if arm != "independent"), key=validation.get)
 
     print(f"\ntop-1 (%) on the 10,000 test digits; seeds {complete} of {seeds}")
-    print(f"{'arm':>30}" + "".join(f"{'depth ' + d:>10}" for d in depths) + f"{'min/run':>9}")
+    print(f"{'arm':>30}" + "".join(f"{'depth ' + d:>10}" for d in depths) + f"{'min/run':>9}   per seed, by depth")
     for arm in arms:
-        print(f"{arm:>30}" + "".join(f"{100 * table[arm][d]['mean']:>10.2f}" for d in depths) + f"{minutes[arm]:>9.1f}")
-        print(f"{'per seed':>30}" + "".join(
-            f"{' '.join(f'{100 * v:.2f}' for v in table[arm][d]['per_seed']):>10}" for d in depths))
+        per_seed = " | ".join(" ".join(f"{100 * v:.2f}" for v in table[arm][d]["per_seed"]) for d in depths)
+        print(f"{arm:>30}" + "".join(f"{100 * table[arm][d]['mean']:>10.2f}" for d in depths)
+              + f"{minutes[arm]:>9.1f}   {per_seed}")
     print(f"\nminus independent (points): mean [95% CI], p; independent {depths[-1]} - {depths[0]} = {100 * room:+.2f}")
     for arm, comparison in comparisons.items():
         cells = []
@@ -229,6 +234,9 @@ def study(args):
             ci = f"[{100 * c['ci'][0]:+.2f}, {100 * c['ci'][1]:+.2f}] p={c['p']:.3f}" if "ci" in c else ""
             cells.append(f"{100 * c['mean']:+.2f} {ci}")
         print(f"{arm:>30}  " + " | ".join(cells) + f"  => {comparison['verdict']}")
+    print("\nmean validation top-1 over depths and seeds (%): "
+          + ", ".join(f"{arm} {100 * value:.2f}" for arm, value in validation.items())
+          + f"\nthe best DDNN recipe on validation, the default: {default}")
 
     out = Path(args.records)
     macs = records[(arms[0], complete[0])]["macs"]
@@ -241,6 +249,7 @@ def study(args):
         "config": CONFIG.name, "arms": {arm: ALL_ARMS[arm] for arm in arms}, "seeds": complete,
         "seeds_planned": seeds, "table": table, "comparisons": comparisons,
         "independent_gap_deepest_minus_shallowest": room, "train_minutes_per_run": minutes,
+        "mean_validation_top1": validation, "default_on_validation": default,
         "decision_rule": {"full_net_tolerance": FULL_NET_TOLERANCE, "refute_below": REFUTE_BELOW,
                           "room_to_transfer": ROOM_TO_TRANSFER, "confidence": CONFIDENCE},
     })
@@ -255,7 +264,7 @@ def main():
     parser.add_argument("--best", help="study: the pilot's best candidate, the fifth arm")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--no-train", dest="train", action="store_false", help="study: report the records only")
+    parser.add_argument("--no_train", dest="train", action="store_false", help="study: report the records only")
     parser.add_argument("--root", default=str(REPO / "runs" / "ekd_study"))
     parser.add_argument("--records", default=str(REPO / "bench" / "results" / "ekd_study"))
     args = parser.parse_args()

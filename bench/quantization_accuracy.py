@@ -1,13 +1,13 @@
 """Accuracy after int8 quantization, per depth of a trained run: float Keras, post-training int8, and QAT int8.
 
     python bench/quantization_accuracy.py [--workdir runs/mnist_resnet34] [--examples 10000]
-        [--qat-epochs 0] [--qat-examples 10000] [--out bench/results/quantization_accuracy.json]
+        [--qat_epochs 0] [--qat_examples 10000] [--out bench/results/quantization_accuracy.json]
 
 Exports every depth of the run to int8 TFLite (calibrated on 200 training
 images) into a temporary folder and scores the float Keras sub-net and the
-int8 file on the same held-out images. With ``--qat-epochs N`` each depth is
-also fine-tuned quantization-aware for N epochs over ``--qat-examples``
-training images (as ``python -m ddnn_tf.export_tflite --qat-epochs N`` does;
+int8 file on the same held-out images. With ``--qat_epochs N`` each depth is
+also fine-tuned quantization-aware for N epochs over ``--qat_examples``
+training images (as ``python -m ddnn_tf.export_tflite --qat_epochs N`` does;
 needs the ``qat`` extra) and its int8 file scored on the same images.
 """
 
@@ -23,8 +23,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/mnist_resnet34")
     parser.add_argument("--examples", type=int, default=10_000)
-    parser.add_argument("--qat-epochs", type=int, default=0)
-    parser.add_argument("--qat-examples", type=int, default=10_000)
+    parser.add_argument("--qat_epochs", type=int, default=0)
+    parser.add_argument("--qat_examples", type=int, default=10_000)
     parser.add_argument("--out", default="bench/results/quantization_accuracy.json")
     args = parser.parse_args()
     out = Path(args.out)

@@ -1,13 +1,13 @@
 """Does EKD beat training each depth alone? EKD against independent and joint training, and ablations, over seeds.
 
-    python bench/reproduction.py [--seeds 0,1,2] [--train-examples 5000] [--epochs 2]
+    python bench/reproduction.py [--seeds 0,1,2] [--train_examples 5000] [--epochs 2]
         [--variants ekd,independent,joint,no_kl,no_at,ensemble_teacher,shared_bn]
-        [--recalibration-batches 20] [--root runs/study] [--out bench/results/reproduction.json]
+        [--recalibration_batches 20] [--root runs/study] [--out bench/results/reproduction.json]
 
 Trains the offline MNIST config (ResNet-56 holding 20, 32, 44) once per
 variant and seed with the same budget, on a reduced training set so that the
 task is not saturated, and scores every depth on the 10,000 test digits, also
-after re-estimating BN statistics on ``--recalibration-batches`` training
+after re-estimating BN statistics on ``--recalibration_batches`` training
 batches. Prints per variant and depth the mean and standard deviation over
 seeds and the paired per-seed difference of EKD against every other variant,
 and plots mean accuracy against multiply-accumulates (``<out>.png``).
@@ -79,9 +79,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--train-examples", type=int, default=5000)
+    parser.add_argument("--train_examples", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--recalibration-batches", type=int, default=20)
+    parser.add_argument("--recalibration_batches", type=int, default=20)
     parser.add_argument("--root", default="runs/study")
     parser.add_argument("--out", default="bench/results/reproduction.json")
     args = parser.parse_args()

@@ -1,13 +1,13 @@
 """LiteRT latency of exported depths on this machine.
 
     python -m ddnn_tf.benchmark runs/mnist_resnet34/export/*.tflite [--threads 1,2] [--runs 50]
-        [--budget-ms 5] [--accuracy] [--out DIR]
+        [--budget_ms 5] [--accuracy] [--out DIR]
 
 For every file (every signature of a bundle) and thread count: interpreter
 init, first run, warm-up, then ``--runs`` timed runs (median, p90, p99), and
 the process's peak resident memory. Prints a table, writes
 ``benchmark.json`` (schema: docs/benchmark_schema.md, the same the Android app
-writes) and ``accuracy_vs_latency.png``. ``--budget-ms`` names the deepest
+writes) and ``accuracy_vs_latency.png``. ``--budget_ms`` names the deepest
 depth whose median latency fits.
 """
 
@@ -21,9 +21,9 @@ from ddnn_tf import benchmarking, io
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Comma list of interpreter thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 50, "Timed runs per file and thread count.")
 _WARMUP = flags.DEFINE_integer("warmup", 5, "Untimed runs after the first.")
-_BUDGET = flags.DEFINE_float("budget-ms", None, "Latency budget: print the deepest depth whose median fits.")
+_BUDGET = flags.DEFINE_float("budget_ms", None, "Latency budget: print the deepest depth whose median fits.")
 _ACCURACY = flags.DEFINE_bool("accuracy", False, "Also measure top-1 on the run's held-out data.")
-_EVAL = flags.DEFINE_integer("eval-examples", 1000, "Held-out images for --accuracy.")
+_EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images for --accuracy.")
 _OUT = flags.DEFINE_string("out", None, "Where benchmark.json and the plot go (default: the first file's folder).")
 
 

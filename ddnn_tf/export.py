@@ -21,7 +21,6 @@ from ddnn_tf.data import pipeline
 from ddnn_tf.runtime import Runner, validate
 from ddnn_tf.startup import filtered_native_stderr
 
-QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
 FLOAT32_TOLERANCE = 1e-4  # largest logit difference, relative to the largest Keras logit
 
 
@@ -154,7 +153,7 @@ def _check(validation, quantize, max_drop, what):
     if drop > max_drop:
         raise ValidationError(
             f"{what}: {quantize} accuracy {100 * validation['tflite_accuracy']:.2f}% is {drop:.2f} points below "
-            f"Keras ({100 * validation['keras_accuracy']:.2f}%), more than --max-drop {max_drop}"
+            f"Keras ({100 * validation['keras_accuracy']:.2f}%), more than --max_drop {max_drop}"
         )
 
 
@@ -170,10 +169,10 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
     train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
     calibration, _ = pipeline.take_examples(train_data, calibration_steps)
     if quantize == "int8" and len(calibration) == 0:
-        raise io.UsageError("the calibration set is empty; set --calibration-steps to 1 or more")
+        raise io.UsageError("the calibration set is empty; set --calibration_steps to 1 or more")
     images, labels = pipeline.take_examples(eval_data, eval_examples)
     if len(images) == 0:
-        raise io.UsageError("the validation set is empty; set --eval-examples to 1 or more")
+        raise io.UsageError("the validation set is empty; set --eval_examples to 1 or more")
 
     prefix = f"{model.arch}_"
     keras_logits = {depth: np.asarray(model.subnet(depth).predict(images, batch_size=256, verbose=0)) for depth in depths}

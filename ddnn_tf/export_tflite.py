@@ -3,15 +3,15 @@
     python -m ddnn_tf.export_tflite --depth 18            # int8, from runs/mnist_resnet34 (make demo's run)
     python -m ddnn_tf.export_tflite --depth all --quantize float32 --out exports/
     python -m ddnn_tf.export_tflite --depth 18,34 --bundle
-    python -m ddnn_tf.export_tflite --depth 18 --qat-epochs 2   # int8 by PTQ and by QAT; keeps the better
+    python -m ddnn_tf.export_tflite --depth 18 --qat_epochs 2   # int8 by PTQ and by QAT; keeps the better
 
 Each file ``<arch>_depth<N>_<quantize>.tflite`` is the standalone sub-net of
 that depth, with ``<name>.json`` beside it (shapes, normalisation, labels,
 quantization, cost, sha256, Keras and TFLite accuracy). A file is written only
 after the LiteRT interpreter has run it on held-out data: float32 must match
-Keras to 1e-4 relative, a quantized file may lose at most ``--max-drop``
+Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
 accuracy points. ``--bundle`` also writes one file with a ``depth_N``
-signature per depth. ``--qat-epochs N`` (needs ``pip install ddnn_tf[qat]``,
+signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
 see ``ddnn_tf.qat``) also fine-tunes each depth with quantization-aware
 training, distilling from the float full net, and keeps the more accurate
 int8 file; its .json records both accuracies.
@@ -21,44 +21,47 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import export, io, qat, training
+from ddnn_tf import io, qat
+from ddnn_tf.runtime import QUANTIZE_MODES
 
-_WORKDIR = flags.DEFINE_string("workdir", training.DEFAULT_WORKDIR, "Run directory (holds run.json).")
+_WORKDIR = flags.DEFINE_string("workdir", io.DEFAULT_WORKDIR, "Run directory (holds run.json).")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file (default: <workdir>/model.keras).")
 _DEPTH = flags.DEFINE_string("depth", "all", "A depth, a comma list of depths, or 'all'.")
-_QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(export.QUANTIZE_MODES)}.")
-_FLOAT_IO = flags.DEFINE_bool("float-io", False, "Keep float32 input and output on int8 files.")
-_CALIBRATION = flags.DEFINE_integer("calibration-steps", 200, "Training images that calibrate int8.")
-_EVAL = flags.DEFINE_integer("eval-examples", 1000, "Held-out images that validate each file.")
-_MAX_DROP = flags.DEFINE_float("max-drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
+_QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(QUANTIZE_MODES)}.")
+_FLOAT_IO = flags.DEFINE_bool("float_io", False, "Keep float32 input and output on int8 files.")
+_CALIBRATION = flags.DEFINE_integer("calibration_steps", 200, "Training images that calibrate int8.")
+_EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images that validate each file.")
+_MAX_DROP = flags.DEFINE_float("max_drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
 _BUNDLE = flags.DEFINE_bool("bundle", False, "Also write one file with a signature per depth.")
 _OUT = flags.DEFINE_string("out", None, "Output directory (default: <workdir>/export).")
-_QAT_EPOCHS = flags.DEFINE_integer("qat-epochs", 0, "Also train each int8 depth quantization-aware for this many "
+_QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 0, "Also train each int8 depth quantization-aware for this many "
                                    "epochs and keep the better int8 file (0: post-training int8 only).")
-_QAT_EXAMPLES = flags.DEFINE_integer("qat-examples", 10_000, "Training images quantization-aware training uses.")
-_QAT_LEARNING_RATE = flags.DEFINE_float("qat-learning-rate", 1e-4, "Adam learning rate of quantization-aware training.")
-_PREFER = flags.DEFINE_enum("prefer", "better", qat.PREFERENCES, "With --qat-epochs, the int8 file to keep: the more "
+_QAT_EXAMPLES = flags.DEFINE_integer("qat_examples", 10_000, "Training images quantization-aware training uses.")
+_QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 1e-4, "Adam learning rate of quantization-aware training.")
+_PREFER = flags.DEFINE_enum("prefer", "better", qat.PREFERENCES, "With --qat_epochs, the int8 file to keep: the more "
                             "accurate one (post-training on a tie), 'qat' or 'ptq'.")
 
 
 def main(argv):
+    from ddnn_tf import export  # here, so that --help does not import TensorFlow
+
     if len(argv) > 1:
         raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --helpfull")
-    if _QUANTIZE.value not in export.QUANTIZE_MODES:
+    if _QUANTIZE.value not in QUANTIZE_MODES:
         raise io.UsageError(
-            f"unknown quantize mode {_QUANTIZE.value!r}; valid choices: {', '.join(export.QUANTIZE_MODES)}"
+            f"unknown quantize mode {_QUANTIZE.value!r}; valid choices: {', '.join(QUANTIZE_MODES)}"
         )
     qat_options = None
     if _QAT_EPOCHS.value:
         qat_options = qat.Options(_QAT_EPOCHS.value, _QAT_EXAMPLES.value, _QAT_LEARNING_RATE.value, _PREFER.value)
     elif _PREFER.value != "better":
-        raise io.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat-epochs")
+        raise io.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat_epochs")
     if _CALIBRATION.value < 1 and _QUANTIZE.value == "int8":
-        raise io.UsageError(f"--calibration-steps must be at least 1 for int8, got {_CALIBRATION.value}")
+        raise io.UsageError(f"--calibration_steps must be at least 1 for int8, got {_CALIBRATION.value}")
     if _EVAL.value < 1:
-        raise io.UsageError(f"--eval-examples must be at least 1: every file is validated, got {_EVAL.value}")
+        raise io.UsageError(f"--eval_examples must be at least 1: every file is validated, got {_EVAL.value}")
     if _MAX_DROP.value < 0:
-        raise io.UsageError(f"--max-drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
+        raise io.UsageError(f"--max_drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
     workdir = Path(_WORKDIR.value)
     run = io.read_json(workdir / "run.json", "run record")
     model = io.load_model(_CHECKPOINT.value or workdir / "model.keras")

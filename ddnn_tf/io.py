@@ -9,6 +9,8 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
+DEFAULT_WORKDIR = "runs/mnist_resnet34"  # every CLI's default --workdir: the run make demo trains
+
 
 class UsageError(Exception):
     """Bad input from the user: the CLIs print its message on one line and exit 2."""

@@ -1,24 +1,26 @@
 """Merges benchmark reports from several devices into one table, one plot and ``merged.json``.
 
-    python -m ddnn_tf.merge_reports laptop/benchmark.json pixel8_cpu.json pi5.json [--out DIR]
+    python -m ddnn_tf.merge_reports laptop/benchmark.json pixel8_cpu.json pi5.json [--out=DIR]
 
 Each REPORT.json is a ``ddnn_tf.benchmark/1`` report (docs/benchmark_schema.md),
 written by ``python -m ddnn_tf.benchmark``, the Android app in mobile/android or
 mobile/benchmark_on_device.sh. Prints one table (device, file, depth, quantize,
-threads, median, p90, accuracy) and writes to DIR (default: the current
-directory) ``merged.json`` (every result with its device), ``merged.txt`` (the
+threads, median, p90, accuracy) and writes to DIR (default: the first
+report's folder) ``merged.json`` (every result with its device), ``merged.txt`` (the
 table) and ``accuracy_vs_latency_merged.png``: accuracy against median latency,
 one line per device and thread count. Accuracy is the one measured on the
 device when the report has it, else the export's validation accuracy (marked
 ``*`` in the table). Bad input prints one ``error:`` line and exits with status 2.
 """
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
+from absl import flags
+
 from ddnn_tf import benchmarking, io
+
+_OUT = flags.DEFINE_string("out", None, "Where merged.json, merged.txt and the plot go (default: the first report's folder).")
 
 MERGED_SCHEMA = "ddnn_tf.benchmark_merged/1"
 PLOT_NAME = "accuracy_vs_latency_merged.png"
@@ -34,21 +36,6 @@ _RESULT_FIELDS = {
     "accuracy": _NUMBER_OR_NULL,
     "validated_accuracy": _NUMBER_OR_NULL,
 }
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise io.UsageError(f"{message}; run with --help for the usage")
-
-
-def _parse_args(argv):
-    parser = _ArgumentParser(
-        prog="python -m ddnn_tf.merge_reports",
-        description="Merge ddnn_tf.benchmark/1 reports from several devices into one table, plot and merged.json.",
-    )
-    parser.add_argument("reports", nargs="+", metavar="REPORT.json", help="benchmark reports to merge")
-    parser.add_argument("--out", default=".", help="directory for merged.json, merged.txt and the plot (default: .)")
-    return parser.parse_args(argv)
 
 
 def read_report(path):
@@ -175,28 +162,34 @@ def plot(rows, path):
     return sum(len(points) for points in lines.values())
 
 
-def main(argv=None):
-    try:
-        args = _parse_args(sys.argv[1:] if argv is None else argv)
-        paths = [Path(p) for p in args.reports]
-        for path in paths:
-            if not path.is_file():
-                raise io.UsageError(f"benchmark report {path} does not exist")
-        reports = [read_report(path) for path in paths]
-        out = io.writable_dir(args.out)
-    except io.UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+def merge_files(paths, out):
+    """Reads and checks every report, then writes the merged files to ``out``; returns the lines to print.
+
+    Every report is checked before anything is written: a bad one raises a
+    UsageError and leaves ``out`` untouched.
+    """
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise io.UsageError(f"benchmark report {path} does not exist")
+    reports = [read_report(path) for path in paths]
+    out = io.writable_dir(out)
     merged = merge(reports, paths)
     table = format_table(merged["results"])
-    print(table)
     io.write_json(out / "merged.json", merged)
     io.atomic_write(out / "merged.txt", lambda tmp: Path(tmp).write_text(table + "\n"))
     plotted = plot(merged["results"], out / PLOT_NAME)
     skipped = len(merged["results"]) - plotted
     note = f" ({skipped} result(s) without a median or an accuracy are not plotted)" if skipped else ""
-    print(f"Wrote {out / 'merged.json'}, {out / 'merged.txt'} and {out / PLOT_NAME}{note}")
+    return [table, f"Wrote {out / 'merged.json'}, {out / 'merged.txt'} and {out / PLOT_NAME}{note}"]
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise io.UsageError("pass one or more benchmark reports, e.g. laptop/benchmark.json pixel8.json")
+    print("\n".join(merge_files(paths, _OUT.value or Path(paths[0]).parent)))
 
 
 if __name__ == "__main__":
-    main()
+    io.run_cli(main)

@@ -11,7 +11,7 @@ plus ``pip install --no-deps tensorflow-model-optimization==0.8.1`` (tfmot's
 metadata pins absl-py 1.x, which ddnn_tf's absl-py>=2.1 excludes; it runs
 with 2.x).
 
-    python -m ddnn_tf.export_tflite --depth 20 --qat-epochs 2
+    python -m ddnn_tf.export_tflite --depth 20 --qat_epochs 2
 
 The export keeps the better of the post-training (PTQ) and the QAT int8 file
 by accuracy on its held-out images, PTQ on a tie, unless ``--prefer``.
@@ -74,11 +74,11 @@ class Options:
 
     def __post_init__(self):
         if self.epochs < 1:
-            raise io.UsageError(f"--qat-epochs must be 1 or more, got {self.epochs}")
+            raise io.UsageError(f"--qat_epochs must be 1 or more, got {self.epochs}")
         if self.examples < 1:
-            raise io.UsageError(f"--qat-examples must be 1 or more, got {self.examples}")
+            raise io.UsageError(f"--qat_examples must be 1 or more, got {self.examples}")
         if not self.learning_rate > 0:
-            raise io.UsageError(f"--qat-learning-rate must be positive, got {self.learning_rate}")
+            raise io.UsageError(f"--qat_learning_rate must be positive, got {self.learning_rate}")
         if self.prefer not in PREFERENCES:
             raise io.UsageError(f"unknown --prefer {self.prefer!r}; valid choices: {', '.join(PREFERENCES)}")
 
@@ -95,9 +95,9 @@ def check_installed():
 def check_request(quantize, bundle):
     """Raises a UsageError unless QAT applies to this export and can run here."""
     if quantize != "int8":
-        raise io.UsageError(f"--qat-epochs trains for int8 files; it does not apply to --quantize {quantize}")
+        raise io.UsageError(f"--qat_epochs trains for int8 files; it does not apply to --quantize {quantize}")
     if bundle:
-        raise io.UsageError("--qat-epochs trains single-depth files; drop --bundle (a bundle shares one set of weights)")
+        raise io.UsageError("--qat_epochs trains single-depth files; drop --bundle (a bundle shares one set of weights)")
     check_installed()
 
 

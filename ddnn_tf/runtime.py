@@ -8,6 +8,10 @@ to run and time the files.
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+# The kinds of file ``python -m ddnn_tf.export_tflite --quantize`` writes; a
+# file's .json metadata names its kind.
+QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
+
 
 class Runner:
     """Runs one signature of a TFLite flatbuffer on float images, (de)quantizing as the file asks.

@@ -12,15 +12,17 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import evaluation, io, training
+from ddnn_tf import io
 
 # The checkout's default config, found from any working directory.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet34.py"
 _CONFIG = io.define_config_flag(DEFAULT_CONFIG)
-_WORKDIR = flags.DEFINE_string("workdir", training.DEFAULT_WORKDIR, "Directory of the run.")
+_WORKDIR = flags.DEFINE_string("workdir", io.DEFAULT_WORKDIR, "Directory of the run.")
 
 
 def main(argv):
+    from ddnn_tf import evaluation, training  # here, so that --help does not import TensorFlow
+
     if len(argv) > 1:
         raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
     if training.train(io.config_value(_CONFIG), _WORKDIR.value):  # the chief reports; other workers only train

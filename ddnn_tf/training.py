@@ -29,7 +29,6 @@ from ddnn_tf.models import architectures, ddnn
 MODES = ("ekd", "joint", "independent")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-DEFAULT_WORKDIR = "runs/mnist_resnet34"  # the run make demo trains
 
 
 def _check_choice(what, value, choices):

@@ -20,7 +20,7 @@ Options:
   --gpu              run on the GPU delegate (default: the CPU, with XNNPACK)
   --binary PATH      push this benchmark_model binary to the device first
                      (default: use the one already in the device directory)
-  --device-dir DIR   where files go on the device (default: /data/local/tmp/ddnn_tf)
+  --device_dir DIR   where files go on the device (default: /data/local/tmp/ddnn_tf)
   --serial SERIAL    which device, when several are connected (adb -s SERIAL)
   --out FILE         the report to write (default: ./benchmark_<model>_<cpu|gpu>.json)
   -h, --help         show this help and exit
@@ -61,7 +61,7 @@ while (($#)); do
         --warmup) warmup="${2:-}"; shift 2 || fail "--warmup needs a value" ;;
         --gpu) gpu=true; shift ;;
         --binary) binary="${2:-}"; shift 2 || fail "--binary needs a value" ;;
-        --device-dir) device_dir="${2:-}"; shift 2 || fail "--device-dir needs a value" ;;
+        --device_dir) device_dir="${2:-}"; shift 2 || fail "--device_dir needs a value" ;;
         --serial) serial="${2:-}"; shift 2 || fail "--serial needs a value" ;;
         --out) out="${2:-}"; shift 2 || fail "--out needs a value" ;;
         --) shift; files+=("$@"); break ;;
@@ -167,5 +167,5 @@ for file in "${files[@]}"; do
     done
 done
 
-"$PYTHON" "$here/parse_benchmark_model.py" --runs "$runs_tsv" --out "$out" --device-name "${model:-android}" \
+"$PYTHON" "$here/parse_benchmark_model.py" --runs "$runs_tsv" --out "$out" --device_name "${model:-android}" \
     --kind android --machine "$abi" --system "$system" --runtime "$runtime"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns the output of TFLite's official ``benchmark_model`` into a ``ddnn_tf.benchmark/1`` report.
 
-    python3 mobile/parse_benchmark_model.py --runs RUNS.tsv --device-name "Pixel 8" \\
+    python3 mobile/parse_benchmark_model.py --runs RUNS.tsv --device_name "Pixel 8" \\
         [--kind android] [--machine arm64-v8a] [--system "Android 15 (API 35)"] \\
         [--runtime "benchmark_model, CPU (XNNPACK)"] --out benchmark.json
 
@@ -195,7 +195,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", required=True, help="RUNS.tsv: LOG, TFLITE, SIGNATURE, THREADS per line")
     parser.add_argument("--out", required=True, help="the benchmark.json to write")
-    parser.add_argument("--device-name", required=True)
+    parser.add_argument("--device_name", required=True)
     parser.add_argument("--kind", default="android", choices=DEVICE_KINDS)
     parser.add_argument("--machine")
     parser.add_argument("--system")

@@ -38,12 +38,12 @@ CASES = {
     "unreachable peer": ([*TRAIN, "--config.strategy=multi_worker", "--config.cluster_timeout_s=5"],
                          {"TF_CONFIG": CLUSTER % 0}, "the cluster did not come up within cluster_timeout_s=5 s"),
     "evaluate a mistyped workdir": (["ddnn_tf.evaluate", "--workdir={tmp}/w"], {}, "holds no run (no run.json)"),
-    "export with no calibration": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--calibration-steps=0"], {},
-                                   "--calibration-steps must be at least 1"),
-    "export with no validation": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--eval-examples=0"], {},
-                                  "--eval-examples must be at least 1"),
-    "export with a negative drop": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--max-drop=-1"], {},
-                                    "--max-drop must be 0 or more"),
+    "export with no calibration": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--calibration_steps=0"], {},
+                                   "--calibration_steps must be at least 1"),
+    "export with no validation": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--eval_examples=0"], {},
+                                  "--eval_examples must be at least 1"),
+    "export with a negative drop": (["ddnn_tf.export_tflite", "--workdir={tmp}/w", "--max_drop=-1"], {},
+                                    "--max_drop must be 0 or more"),
     "benchmark a missing file": (["ddnn_tf.benchmark", "{tmp}/w/none.tflite"], {}, "{tmp}/w/none.tflite does not exist"),
 }
 

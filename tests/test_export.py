@@ -27,7 +27,7 @@ def _export(trained, out, quantize, bundle=False, max_drop=100.0):
     )
 
 
-@pytest.mark.parametrize("quantize", export.QUANTIZE_MODES)
+@pytest.mark.parametrize("quantize", runtime.QUANTIZE_MODES)
 def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
     rows = _export(trained, tmp_path, quantize)
     assert [row["depth"] for row in rows] == list(DEPTHS)
@@ -84,10 +84,10 @@ def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp
 
 
 def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
-    # A limit no file can meet (the CLI refuses a negative --max-drop; the library takes it).
+    # A limit no file can meet (the CLI refuses a negative --max_drop; the library takes it).
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(export.ValidationError, match="more than --max-drop -101"):
+    with pytest.raises(export.ValidationError, match="more than --max_drop -101"):
         _export(trained, out, "int8", max_drop=-101.0)
     assert not list(out.iterdir())
 
@@ -95,12 +95,12 @@ def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
 def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
     out = tmp_path / "out"
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=all", f"--out={out}",
-                     "--eval-examples=100", "--calibration-steps=16", "--max-drop=100")
+                     "--eval_examples=100", "--calibration_steps=16", "--max_drop=100")
     assert result.returncode == 0, result.stderr
     assert "resnet32_depth20_int8.tflite" in result.stdout
     files = sorted(out.glob("*.tflite"))
-    result = run_cli("ddnn_tf.benchmark", *files, "--threads=1,2", "--runs=5", "--budget-ms=1000", "--accuracy",
-                     "--eval-examples=50")
+    result = run_cli("ddnn_tf.benchmark", *files, "--threads=1,2", "--runs=5", "--budget_ms=1000", "--accuracy",
+                     "--eval_examples=50")
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "benchmark.json").read_text())
     assert report["schema"] == benchmarking.SCHEMA and report["device"]["kind"] == "host"
@@ -139,7 +139,7 @@ def test_percentiles_interpolate_like_numpy():
         (["--quantize=int4"], "unknown quantize mode 'int4'; valid choices: int8, float16, dynamic, float32"),
         (["--checkpoint=/nonexistent/model.keras"], "checkpoint /nonexistent/model.keras does not exist"),
         (["--out=/proc/ddnn_out"], "cannot write to the output directory /proc/ddnn_out"),
-        (["--calibration-steps=0"], "--calibration-steps must be at least 1 for int8, got 0"),
+        (["--calibration_steps=0"], "--calibration_steps must be at least 1 for int8, got 0"),
     ],
 )
 def test_export_bad_input_is_one_line_and_exit_status_2(ekd_run, tmp_path, args, message):

@@ -384,7 +384,7 @@ def test_benchmark_model_report_is_read_and_written_back_by_kotlin(kotlin_jar, t
         f"{TESTDATA / 'benchmark_model_cpu.txt'}\t{tmp_path / 'resnet32_depth20_int8.tflite'}\t\t2\n"
         f"{TESTDATA / 'benchmark_model_gpu_bundle.txt'}\t{tmp_path / 'resnet32_bundle_int8.tflite'}\tdepth_32\t1\n")
     out = tmp_path / "phone.json"
-    assert parse_benchmark_model.main(["--runs", str(runs), "--out", str(out), "--device-name", "Pixel 8"]) == 0
+    assert parse_benchmark_model.main(["--runs", str(runs), "--out", str(out), "--device_name", "Pixel 8"]) == 0
     report = json.loads(out.read_text())
     assert [(r["depth"], r["median_ms"]) for r in report["results"]] == [(20, None), (32, 2.109)]
     assert kotlin_tool(kotlin_jar, "roundtrip", out, tmp_path / "back.json") == {"results": 2}
@@ -483,12 +483,11 @@ def _android_report():
             "results": [result, measured]}
 
 
-def test_merge_reports_table_json_and_plot(tmp_path, capsys):
+def test_merge_reports_table_json_and_plot(tmp_path):
     host = TESTDATA / "benchmark_host.json"
     android = tmp_path / "pixel.json"
     io.write_json(android, _android_report())
-    merge_reports.main([str(host), str(android), "--out", str(tmp_path / "merged")])
-    lines = capsys.readouterr().out.splitlines()
+    lines = "\n".join(merge_reports.merge_files([host, android], tmp_path / "merged")).splitlines()
     assert lines[0].split()[:8] == ["device", "file", "depth", "quantize", "thr", "median", "p90", "acc"]
     rows = [line for line in lines if line.startswith(("vm ", "Pixel 8 "))]
     assert len(rows) == 6
@@ -510,14 +509,14 @@ def test_merge_reports_table_json_and_plot(tmp_path, capsys):
     assert not [p for p in (tmp_path / "merged").iterdir() if p.name.startswith(".")], "no temporary file left"
 
 
-def test_merge_reports_labels_one_device_measured_two_ways(tmp_path, capsys):
+def test_merge_reports_labels_one_device_measured_two_ways(tmp_path):
     report = _android_report()
     gpu = {**report, "device": {**report["device"], "runtime": "LiteRT (Android), GPU delegate"}}
     paths = []
     for name, data in (("cpu.json", report), ("gpu.json", gpu), ("again.json", gpu)):
         io.write_json(tmp_path / name, data)
         paths.append(str(tmp_path / name))
-    merge_reports.main([*paths, "--out", str(tmp_path)])
+    merge_reports.merge_files(paths, tmp_path)
     merged = json.loads((tmp_path / "merged.json").read_text())
     assert sorted({r["device"] for r in merged["results"]}) == [
         "Pixel 8 (LiteRT (Android))", "Pixel 8 (LiteRT (Android), GPU delegate) [report 2]",
@@ -535,22 +534,29 @@ def test_merge_reports_labels_one_device_measured_two_ways(tmp_path, capsys):
         {"file": "a", "depth": 20, "quantize": None, "threads": "2", "median_ms": 1.0, "p90_ms": None,
          "accuracy": None, "validated_accuracy": None}]}), "results[0].threads has the wrong type: '2'"),
 ])
-def test_merge_reports_bad_input_one_line_and_status_2(tmp_path, capsys, content, message):
+def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content, message):
     path = tmp_path / "report.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(SystemExit) as exit_info:
-        merge_reports.main([str(TESTDATA / "benchmark_host.json"), str(path), "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2
-    error = capsys.readouterr().err.splitlines()
-    assert len(error) == 1 and error[0].startswith("error: benchmark report ") and message in error[0], error
+    with pytest.raises(io.UsageError, match=r"^benchmark report ") as error:
+        merge_reports.merge_files([TESTDATA / "benchmark_host.json", path], tmp_path / "out")
+    assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_merge_reports_command_line(tmp_path):
-    result = run_cli("ddnn_tf.merge_reports", TESTDATA / "benchmark_host.json", "--out", tmp_path)
+    report = tmp_path / "laptop" / "benchmark.json"
+    report.parent.mkdir()
+    report.write_text((TESTDATA / "benchmark_host.json").read_text())
+    result = run_cli("ddnn_tf.merge_reports", report)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "merged.json").is_file() and (tmp_path / merge_reports.PLOT_NAME).is_file()
-    bad = run_cli("ddnn_tf.merge_reports", "--out", tmp_path)
+    assert (report.parent / "merged.json").is_file() and (report.parent / merge_reports.PLOT_NAME).is_file(), \
+        "without --out, the merged files go beside the first report"
+    bad = run_cli("ddnn_tf.merge_reports", f"--out={tmp_path}")
     assert bad.returncode == 2 and error_lines(bad) == [
-        "error: the following arguments are required: REPORT.json; run with --help for the usage"]
+        "error: pass one or more benchmark reports, e.g. laptop/benchmark.json pixel8.json"]
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("{not json")
+    bad = run_cli("ddnn_tf.merge_reports", report, corrupt, f"--out={tmp_path / 'out'}")
+    assert bad.returncode == 2 and len(error_lines(bad)) == 1 and "corrupt.json is unreadable or corrupt" in bad.stderr
+    assert not (tmp_path / "out").exists()

@@ -176,8 +176,8 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     # with the float sub-net, so that agreement checks the fake-quant ranges,
     # the weights and the int8 conversion.
     result = run_cli(
-        "ddnn_tf.export_tflite", f"--workdir={workdir}", f"--depth={DEPTH}", "--qat-epochs=1", "--qat-examples=128",
-        "--qat-learning-rate=1e-6", "--prefer=qat", "--calibration-steps=32", "--eval-examples=200", "--max-drop=5",
+        "ddnn_tf.export_tflite", f"--workdir={workdir}", f"--depth={DEPTH}", "--qat_epochs=1", "--qat_examples=128",
+        "--qat_learning_rate=1e-6", "--prefer=qat", "--calibration_steps=32", "--eval_examples=200", "--max_drop=5",
         f"--out={tmp_path / 'out'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -206,7 +206,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
 
 
 def test_qat_with_bundle_is_a_usage_error(ekd_run, tmp_path):
-    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", "--qat-epochs=1", "--bundle",
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", "--qat_epochs=1", "--bundle",
                      f"--out={tmp_path}")
     assert result.returncode == 2
     assert len(error_lines(result)) == 1 and "--bundle" in error_lines(result)[0]

@@ -34,6 +34,14 @@ def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
     assert (tmp_path / "merged.json").is_file() and "resnet8_width025_int8" in result.stdout
 
 
+def test_every_command_prints_its_help_without_tensorflow():
+    for module in ("train", "evaluate", "export_tflite", "benchmark", "merge_reports", "launch_local"):
+        result = _run(f"ddnn_tf.{module}", "--help")
+        assert "Traceback" not in result.stderr, (module, result.stderr)
+        assert "--out" in result.stdout or "--workdir" in result.stdout or "--workers" in result.stdout, module
+        assert "Try --helpfull" in result.stdout, module
+
+
 def test_importing_the_package_loads_neither_tensorflow_nor_keras():
     code = "import sys, ddnn_tf, ddnn_tf.runtime, ddnn_tf.benchmarking; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

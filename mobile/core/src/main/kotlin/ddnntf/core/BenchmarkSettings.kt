@@ -1,6 +1,6 @@
 package ddnntf.core
 
-/** What to measure: the host benchmark's options (`--threads`, `--runs`, `--warmup`, `--budget-ms`) and the delegate. */
+/** What to measure: the host benchmark's options (`--threads`, `--runs`, `--warmup`, `--budget_ms`) and the delegate. */
 data class BenchmarkSettings(
     val threads: List<Int>,
     val runs: Int,
