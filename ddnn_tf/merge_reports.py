@@ -191,5 +191,11 @@ def main(argv):
     print("\n".join(merge_files(paths, _OUT.value or Path(paths[0]).parent)))
 
 
-if __name__ == "__main__":
+
+def cli():
+    """``python -m ddnn_tf.merge_reports`` and the ``ddnn-merge-reports`` console script."""
     io.run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -29,5 +29,11 @@ def main(argv):
         evaluation.report([_WORKDIR.value], latency=False)
 
 
-if __name__ == "__main__":
+
+def cli():
+    """``python -m ddnn_tf.train`` and the ``ddnn-train`` console script."""
     io.run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

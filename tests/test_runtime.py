@@ -1,8 +1,10 @@
 """The edge-board path: the LiteRT runtime, the benchmark and the report merger without TensorFlow or Keras."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import REPO
 
@@ -40,6 +42,18 @@ def test_every_command_prints_its_help_without_tensorflow():
         assert "Traceback" not in result.stderr, (module, result.stderr)
         assert "--out" in result.stdout or "--workdir" in result.stdout or "--workers" in result.stdout, module
         assert "Try --helpfull" in result.stdout, module
+
+
+def test_console_scripts_are_the_python_m_commands():
+    scripts = {ep.name: ep for ep in importlib.metadata.distribution("ddnn_tf").entry_points
+               if ep.group == "console_scripts"}
+    assert {name: ep.value for name, ep in scripts.items()} == {
+        "ddnn-train": "ddnn_tf.train:cli", "ddnn-evaluate": "ddnn_tf.evaluate:cli",
+        "ddnn-export": "ddnn_tf.export_tflite:cli", "ddnn-benchmark": "ddnn_tf.benchmark:cli",
+        "ddnn-merge-reports": "ddnn_tf.merge_reports:cli"}
+    result = subprocess.run([Path(sys.executable).parent / "ddnn-merge-reports"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error: pass one or more benchmark reports")
 
 
 def test_importing_the_package_loads_neither_tensorflow_nor_keras():
