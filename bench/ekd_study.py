@@ -2,6 +2,7 @@
 
     python bench/ekd_study.py pilot [--jobs 2]             # seed 0, scored on validation only
     python bench/ekd_study.py study --best ARM [--jobs 2]  # 5 seeds per arm, scored on test
+    python bench/ekd_study.py bn ARM [--jobs 2]            # ARM with BN keyed by path and shared BN recalibrated
         [--seeds 0,1,2,3,4] [--root runs/ekd_study] [--records bench/results/ekd_study]
 
 Every run is ``configs/mnist_resnet20_small.py`` (ResNet-20 at width 0.25
@@ -19,6 +20,9 @@ test scores of a run are read only by ``study``, which prints per depth the
 mean, the per-seed values and the paired difference of every arm against
 independent training with its 95 % confidence interval and p-value, applies
 the decision rule, and writes ``<records>.json`` and ``<records>.png``.
+``bn ARM`` trains ARM again with BN keyed by path and with shared BN
+(re-estimated per depth before scoring) and prints each one's paired
+difference to ARM's private BN; it writes ``<records>_bn.json``.
 """
 
 import argparse
@@ -52,7 +56,14 @@ CANDIDATES = {
         "ekd.at_weight": 1.0,
     },
 }
-ALL_ARMS = {**ARMS, **CANDIDATES}
+# BN keyed by path (issue 15) and shared BN with each depth's statistics
+# re-estimated before scoring (gamma and beta shared, the standard parameter
+# count), each against the same DDNN arm's private BN: "<arm>_bn_<mode>".
+BN_TWINS = {"path": {"model.bn": "path"}, "shared_recalibrated": {"model.bn": "shared", "bn_recalibration_batches": 20}}
+TWINS = {f"{arm}_bn_{mode}": {**overrides, **twin}
+         for arm, overrides in {**ARMS, **CANDIDATES}.items() if arm != "independent"
+         for mode, twin in BN_TWINS.items()}
+ALL_ARMS = {**ARMS, **CANDIDATES, **TWINS}
 CONFIDENCE = 0.95
 # The decision rule, fixed before the study ran (docs/results.md).
 FULL_NET_TOLERANCE = 0.0015  # the full net may lose at most 0.15 points
@@ -87,8 +98,9 @@ def train_and_score(arm, seed, root, record):
     scores = {}
     record.parent.mkdir(parents=True, exist_ok=True)
     for role in ("validation", "eval"):
-        rows = evaluation.evaluate_run(workdir, latency=False, recalibration_batches=0, role=role)
-        scores[role] = {str(row["depth"]): row["top1"] for row in rows}
+        # The run's own bn_recalibration_batches: 0 but for shared BN, which is scored as it would be used.
+        rows = evaluation.evaluate_run(workdir, latency=False, role=role)
+        scores[role] = {str(row["depth"]): row.get("top1_recalibrated_bn", row["top1"]) for row in rows}
     io.write_json(record, {
         "arm": arm, "seed": seed, "overrides": ALL_ARMS[arm], "config": CONFIG.name,
         "train_seconds": seconds, "threads": 1,
@@ -256,10 +268,46 @@ def study(args):
     print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 
+def bn_study(args):
+    """BN keyed by path and recalibrated shared BN against private BN, on one DDNN arm, every seed."""
+    from ddnn_tf import io
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    arms = [args.arm] + [f"{args.arm}_bn_{mode}" for mode in BN_TWINS]
+    if args.train:
+        run_all([(arm, seed) for seed in seeds for arm in arms], args)
+    records = read_records(args, arms, seeds)
+    complete = [seed for seed in seeds if all((arm, seed) in records for arm in arms)]
+    if not complete:
+        raise SystemExit("error: no seed has a record for every BN mode yet; run with --train")
+    depths = sorted(records[(arms[0], complete[0])]["test_top1"], key=int)
+    top1 = {arm: {d: [records[(arm, s)]["test_top1"][d] for s in complete] for d in depths} for arm in arms}
+    minutes = {arm: statistics.fmean(records[(arm, s)]["train_seconds"] for s in complete) / 60 for arm in arms}
+    print(f"\n{args.arm}: top-1 (%) on the 10,000 test digits by BN mode; seeds {complete}")
+    print(f"{'BN':>22}" + "".join(f"{'depth ' + d:>10}" for d in depths) + f"{'min/run':>9}   minus private: mean [95% CI], p")
+    comparisons = {}
+    for arm in arms:
+        mode = "private" if arm == args.arm else arm[len(args.arm) + len("_bn_"):]
+        cells = ""
+        if arm != args.arm:
+            comparisons[mode] = {d: paired([a - b for a, b in zip(top1[arm][d], top1[args.arm][d])]) for d in depths}
+            cells = " | ".join(f"{100 * c['mean']:+.2f} [{100 * c['ci'][0]:+.2f}, {100 * c['ci'][1]:+.2f}] p={c['p']:.3f}"
+                               if "ci" in c else f"{100 * c['mean']:+.2f}" for c in comparisons[mode].values())
+        print(f"{mode:>22}" + "".join(f"{100 * statistics.fmean(top1[arm][d]):>10.2f}" for d in depths)
+              + f"{minutes[arm]:>9.1f}   {cells}")
+    out = Path(f"{args.records}_bn.json")
+    io.write_json(out, {
+        "config": CONFIG.name, "arm": args.arm, "twins": {mode: BN_TWINS[mode] for mode in comparisons},
+        "seeds": complete, "test_top1": {arm: top1[arm] for arm in arms}, "minus_private": comparisons,
+        "train_minutes_per_run": minutes,
+    })
+    print(f"\nwrote {out}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=("pilot", "study", "run"))
-    parser.add_argument("arm", nargs="?", help="run: the arm")
+    parser.add_argument("part", choices=("pilot", "study", "bn", "run"))
+    parser.add_argument("arm", nargs="?", help="run: the arm; bn: the DDNN arm whose BN modes are compared")
     parser.add_argument("seed", nargs="?", type=int, help="run: the seed")
     parser.add_argument("--best", help="study: the pilot's best candidate, the fifth arm")
     parser.add_argument("--seeds", default="0,1,2,3,4")
@@ -274,6 +322,11 @@ def main():
         if args.arm not in ALL_ARMS or args.seed is None:
             parser.error(f"run needs an arm and a seed; valid arms: {', '.join(ALL_ARMS)}")
         train_and_score(args.arm, args.seed, args.root, record_path(args, args.arm, args.seed))
+    elif args.part == "bn":
+        ddnn_arms = [arm for arm in {**ARMS, **CANDIDATES} if arm != "independent"]
+        if args.arm not in ddnn_arms:
+            parser.error(f"bn needs a DDNN arm; valid arms: {', '.join(ddnn_arms)}")
+        bn_study(args)
     elif args.part == "pilot":
         pilot(args)
     else:
