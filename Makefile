@@ -37,9 +37,9 @@ $(RUN)/export/benchmark.json: $(EXPORTED)
 	$(BIN)/python -m ddnn_tf.benchmark $(RUN)/export/*.tflite --threads 1,2
 
 demo: setup $(RUN)/export/benchmark.json
-	@$(BIN)/python -c 'import json; from ddnn_tf import benchmarking, evaluation; \
+	@$(BIN)/python -c 'import json; from ddnn_tf.runtime import timing; from ddnn_tf.training import evaluation; \
 	print(evaluation.format_table(json.load(open("$(RUN)/results.json"))["rows"])); \
-	print(benchmarking.format_table(json.load(open("$(RUN)/export/benchmark.json"))["results"]))'
+	print(timing.format_table(json.load(open("$(RUN)/export/benchmark.json"))["results"]))'
 
 # kotlinc (from npm, on the installed JDK) compiles and tests mobile/core on the JVM.
 KOTLINC := mobile/node_modules/.bin/kotlinc

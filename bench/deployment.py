@@ -22,7 +22,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 import ddnn_tf
-from ddnn_tf import export, io, runtime
+from ddnn_tf import files, runtime
+from ddnn_tf.export import convert
 
 
 def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
@@ -72,7 +73,7 @@ def main():
     parser.add_argument("--out", default="bench/results/deployment.json")
     args = parser.parse_args()
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
 
     keras.utils.set_random_seed(0)
     model = ddnn_tf.build_ddnn(args.arch, 10, (32, 32, 3))
@@ -80,9 +81,9 @@ def main():
     flatbuffers = {}
     for quantize in ("int8", "float32"):
         for depth in model.depths:
-            flatbuffers[("ddnn_tf", quantize, depth)] = export.convert_depth(model, depth, quantize, calibration)
+            flatbuffers[("ddnn_tf", quantize, depth)] = convert.convert_depth(model, depth, quantize, calibration)
             plain = plain_cifar_resnet(depth)
-            flatbuffers[("plain", quantize, depth)] = export.convert_model(plain, quantize, calibration)
+            flatbuffers[("plain", quantize, depth)] = convert.convert_model(plain, quantize, calibration)
     latency = median_latencies(flatbuffers, args.threads, args.runs, calibration[0])
 
     rows = []
@@ -108,7 +109,7 @@ def main():
         print(f"{r['depth']:>5} {r['int8_ms']:>8.3f} {r['int8_plain_ms']:>8.3f} {r['int8_ratio_to_plain']:>6} "
               f"{r['float32_ms']:>8.3f} {r['float32_plain_ms']:>8.3f} {r['float32_ratio_to_plain']:>6} "
               f"{r['int8_speedup_over_float32']:>7} {r['int8_latency_over_shallowest']:>7} {r['macs_over_shallowest']:>7}")
-    io.write_json(out, {"arch": args.arch, "threads": args.threads, "runs": args.runs, "tensorflow": tf.__version__,
+    files.write_json(out, {"arch": args.arch, "threads": args.threads, "runs": args.runs, "tensorflow": tf.__version__,
                         "rows": rows})
 
 

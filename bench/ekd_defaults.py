@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 import ddnn_tf
-from ddnn_tf import io
+from ddnn_tf import files
 
 # (bn, kd_weight, at_weight, temperature)
 SETTINGS = [
@@ -52,7 +52,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/ekd_defaults.json")
     out = Path(parser.parse_args().out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
     rows = []
     print(f"{'bn':<8} {'kd':>4} {'at':>6} {'T':>4} {'d8':>8} {'d14':>8} {'d20':>8} {'secs':>6}")
     for setting in SETTINGS:
@@ -61,7 +61,7 @@ def main():
         print(f"{row['bn']:<8} {row['kd_weight']:>4} {row['at_weight']:>6} {row['temperature']:>4} "
               f"{100 * row['top1_8']:>7.2f}% {100 * row['top1_14']:>7.2f}% {100 * row['top1_20']:>7.2f}% "
               f"{row['seconds']:>6}", flush=True)
-    io.write_json(out, {"settings": "docs/design.md", "rows": rows})
+    files.write_json(out, {"settings": "docs/design.md", "rows": rows})
 
 
 if __name__ == "__main__":

@@ -84,24 +84,25 @@ def record_path(args, arm, seed):
 
 def train_and_score(arm, seed, root, record):
     """Trains one run (resuming a killed one) and writes its record: validation and test top-1."""
-    from ddnn_tf import evaluation, io, training
+    from ddnn_tf import files
     from ddnn_tf.config import load as load_config
+    from ddnn_tf.training import evaluation, trainer
 
     config = load_config(CONFIG, {"seed": seed, **ALL_ARMS[arm]})
     workdir = Path(root) / run_name(arm, seed)
     timing = workdir / "train_seconds.json"
     start = time.perf_counter()
-    training.train(config, workdir)
+    trainer.train(config, workdir)
     if not timing.exists():  # a resumed run keeps the time of the sitting that trained it
-        io.write_json(timing, {"train_seconds": round(time.perf_counter() - start, 1)})
-    seconds = io.read_json(timing, "training time")["train_seconds"]
+        files.write_json(timing, {"train_seconds": round(time.perf_counter() - start, 1)})
+    seconds = files.read_json(timing, "training time")["train_seconds"]
     scores = {}
     record.parent.mkdir(parents=True, exist_ok=True)
     for role in ("validation", "eval"):
         # The run's own bn_recalibration_batches: 0 but for shared BN, which is scored as it would be used.
         rows = evaluation.evaluate_run(workdir, latency=False, role=role)
         scores[role] = {str(row["depth"]): row.get("top1_recalibrated_bn", row["top1"]) for row in rows}
-    io.write_json(record, {
+    files.write_json(record, {
         "arm": arm, "seed": seed, "overrides": ALL_ARMS[arm], "config": CONFIG.name,
         "train_seconds": seconds, "threads": 1,
         "validation_top1": scores["validation"], "test_top1": scores["eval"],
@@ -135,10 +136,10 @@ def run_all(plan, args):
 
 
 def read_records(args, arms, seeds):
-    from ddnn_tf import io
+    from ddnn_tf import files
 
     return {
-        (arm, seed): io.read_json(record_path(args, arm, seed), "study record")
+        (arm, seed): files.read_json(record_path(args, arm, seed), "study record")
         for arm in arms for seed in seeds if record_path(args, arm, seed).exists()
     }
 
@@ -163,7 +164,7 @@ def paired(differences):
 
 
 def verdict(difference_shallowest, difference_full, room):
-    """The pre-registered decision rule for one arm against independent training."""
+    """The pre-registered decision rule for one arm against independent trainer."""
     if "ci" not in difference_shallowest:
         return "inconclusive (fewer than 2 seeds)"
     low, high = difference_shallowest["ci"]
@@ -200,7 +201,7 @@ def pilot(args):
 
 
 def study(args):
-    from ddnn_tf import io
+    from ddnn_tf import files
     from ddnn_tf.plots import save_line_plot
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -257,7 +258,7 @@ def study(args):
         "multiply-accumulates per image (millions)", f"mean test top-1 over {len(complete)} seeds (%)",
         out.with_suffix(".png"),
     )
-    io.write_json(out.with_suffix(".json"), {
+    files.write_json(out.with_suffix(".json"), {
         "config": CONFIG.name, "arms": {arm: ALL_ARMS[arm] for arm in arms}, "seeds": complete,
         "seeds_planned": seeds, "table": table, "comparisons": comparisons,
         "independent_gap_deepest_minus_shallowest": room, "train_minutes_per_run": minutes,
@@ -270,7 +271,7 @@ def study(args):
 
 def bn_study(args):
     """BN keyed by path and recalibrated shared BN against private BN, on one DDNN arm, every seed."""
-    from ddnn_tf import io
+    from ddnn_tf import files
 
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = [args.arm] + [f"{args.arm}_bn_{mode}" for mode in BN_TWINS]
@@ -296,7 +297,7 @@ def bn_study(args):
         print(f"{mode:>22}" + "".join(f"{100 * statistics.fmean(top1[arm][d]):>10.2f}" for d in depths)
               + f"{minutes[arm]:>9.1f}   {cells}")
     out = Path(f"{args.records}_bn.json")
-    io.write_json(out, {
+    files.write_json(out, {
         "config": CONFIG.name, "arm": args.arm, "twins": {mode: BN_TWINS[mode] for mode in comparisons},
         "seeds": complete, "test_top1": {arm: top1[arm] for arm in arms}, "minus_private": comparisons,
         "train_minutes_per_run": minutes,

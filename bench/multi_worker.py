@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ddnn_tf import io
+from ddnn_tf import files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def main():
     if args.epochs < 2 or args.batch % 2 or args.examples < args.batch:
         parser.error("--epochs must be at least 2, --batch even and --examples at least --batch")
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
     cores = os.cpu_count()
     plans = {  # name: (examples, batch, threads, workers)
         "one_process": (args.examples, args.batch, None, 1),
@@ -90,7 +90,7 @@ def main():
               f"{row['step_ms']:>10.1f}{row['images_per_s']:>10.1f}")
     print(f"\ntwo workers / one process: {ratio:.2f}x images/s; "
           f"exchanging and waiting: {100 * exchange:.0f} % of the two-worker step")
-    io.write_json(out, {
+    files.write_json(out, {
         "config": args.config, "examples_per_epoch": args.examples, "epochs_counted": args.epochs - 1,
         "cores": cores, "rows": rows, "two_workers_over_one_process": round(ratio, 3),
         "exchange_fraction_of_two_worker_step": round(exchange, 3),

@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ddnn_tf import export, io, qat
+from ddnn_tf import files
+from ddnn_tf.export import convert, qat
 
 
 def main():
@@ -28,14 +29,14 @@ def main():
     parser.add_argument("--out", default="bench/results/quantization_accuracy.json")
     args = parser.parse_args()
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
     workdir = Path(args.workdir)
-    run = io.read_json(workdir / "run.json", "run record")
-    model = io.load_model(workdir / "model.keras")
+    run = files.read_json(workdir / "run.json", "run record")
+    model = files.load_model(workdir / "model.keras")
     qat_options = qat.Options(args.qat_epochs, args.qat_examples, prefer="qat") if args.qat_epochs else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        rows = export.export_depths(
+        rows = convert.export_depths(
             model, list(model.depths), run, Path(folder), "int8", float_io=False, calibration_steps=200,
             eval_examples=args.examples, max_drop=100.0, bundle=False, qat_options=qat_options,
         )
@@ -64,7 +65,7 @@ def main():
         qat_cells = f" {100 * r['tflite_int8_qat']:>8.2f}% {r['qat_drop_points']:>6}" if qat_options else ""
         print(f"{r['depth']:>5} {100 * r['keras_float32']:>7.2f}% {100 * r['tflite_int8']:>7.2f}% "
               f"{r['drop_points']:>6}{qat_cells} {r['int8_bytes']:>9,}")
-    io.write_json(out, {"workdir": str(workdir), "examples": rows[0]["examples"], "qat_epochs": args.qat_epochs,
+    files.write_json(out, {"workdir": str(workdir), "examples": rows[0]["examples"], "qat_epochs": args.qat_epochs,
                         "qat_examples": args.qat_examples if qat_options else 0, "minutes": round(minutes, 1),
                         "rows": table})
 

@@ -21,9 +21,10 @@ import statistics
 import time
 from pathlib import Path
 
+from ddnn_tf import files
 from ddnn_tf.config import load as load_config
-from ddnn_tf import evaluation, io, training
 from ddnn_tf.plots import save_line_plot
+from ddnn_tf.training import evaluation, trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet56.py"
 
@@ -53,11 +54,11 @@ def train_once(variant, seed, args):
     workdir = Path(args.root) / f"{variant}_seed{seed}"
     record = workdir / "study.json"
     if record.exists():
-        return io.read_json(record, "study record")["train_seconds"]
+        return files.read_json(record, "study record")["train_seconds"]
     start = time.perf_counter()
-    training.train(study_config(variant, seed, args.train_examples, args.epochs), workdir)
+    trainer.train(study_config(variant, seed, args.train_examples, args.epochs), workdir)
     seconds = round(time.perf_counter() - start, 1)
-    io.write_json(record, {"train_seconds": seconds})
+    files.write_json(record, {"train_seconds": seconds})
     return seconds
 
 
@@ -91,7 +92,7 @@ def main():
         if variant not in VARIANTS:
             parser.error(f"unknown variant {variant!r}; valid choices: {', '.join(VARIANTS)}")
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
 
     study_start = time.perf_counter()
     runs = []
@@ -133,7 +134,7 @@ def main():
         "multiply-accumulates per image (millions)", f"mean top-1 over {len(seeds)} seeds (%)",
         out.with_suffix(".png"),
     )
-    io.write_json(out, {
+    files.write_json(out, {
         "config": CONFIG.name, "train_examples": args.train_examples, "epochs": args.epochs, "seeds": seeds,
         "recalibration_batches": args.recalibration_batches, "macs": macs,
         "runs": runs, "table": table, "differences": differences,

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 import ddnn_tf
-from ddnn_tf import io
+from ddnn_tf import files
 
 
 def step_function(model):
@@ -42,7 +42,7 @@ def main():
     parser.add_argument("--out", default="bench/results/train_step.json")
     args = parser.parse_args()
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
 
     keras.utils.set_random_seed(0)
     shape = (32, 32, 3)
@@ -91,7 +91,7 @@ def main():
         print(f"{row['step']:<18} {row['ms']:>9} {row['images_per_s']:>9}")
     for key, value in summary.items():
         print(f"{key}: {value}")
-    io.write_json(out, {"arch": args.arch, "depths": list(depths), "batch": args.batch, "repeats": args.repeats,
+    files.write_json(out, {"arch": args.arch, "depths": list(depths), "batch": args.batch, "repeats": args.repeats,
                         "tensorflow": tf.__version__, "rows": rows, "summary": summary})
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import ddnn_tf
-from ddnn_tf import io
+from ddnn_tf import files
 from train_step import step_function  # bench/ is on sys.path when run as a script
 
 
@@ -60,7 +60,7 @@ def main():
     parser.add_argument("--out", default="bench/results/utilisation.json")
     args = parser.parse_args()
     out = Path(args.out)
-    io.writable_dir(out.parent)
+    files.writable_dir(out.parent)
 
     keras.utils.set_random_seed(0)
     peak = matmul_peak_flops()
@@ -85,7 +85,7 @@ def main():
     print(f"{'step':<22} {'s/step':>8} {'GFLOP/s':>9} {'of peak':>8}")
     for row in rows:
         print(f"{row['step']:<22} {row['seconds']:>8} {row['gflops_per_s']:>9} {row['fraction_of_matmul_peak']:>8.1%}")
-    io.write_json(out, {"arch": args.arch, "batch": args.batch, "matmul_peak_gflops_per_s": round(peak / 1e9, 2),
+    files.write_json(out, {"arch": args.arch, "batch": args.batch, "matmul_peak_gflops_per_s": round(peak / 1e9, 2),
                         "tensorflow": tf.__version__, "rows": rows})
 
 

@@ -17,10 +17,10 @@ _LAZY = {
     "build_ddnn": "ddnn_tf.models",
     "DDNN": "ddnn_tf.models",
     "ARCHS": "ddnn_tf.models",
-    "recalibrate_bn": "ddnn_tf.calibration",
-    "recalibrated_subnet": "ddnn_tf.calibration",
+    "recalibrate_bn": "ddnn_tf.models.calibration",
+    "recalibrated_subnet": "ddnn_tf.models.calibration",
 }
-_SUBMODULES = ("data", "losses", "models", "runtime")
+_SUBMODULES = ("data", "distill", "models", "runtime")
 __all__ = [*_LAZY, *_SUBMODULES]
 
 startup.install()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import benchmarking, io
+from ddnn_tf import cli, errors, files
+from ddnn_tf.runtime import timing
 
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Comma list of interpreter thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 50, "Timed runs per file and thread count.")
@@ -30,25 +31,25 @@ _OUT = flags.DEFINE_string("out", None, "Where benchmark.json and the plot go (d
 def main(argv):
     paths = argv[1:]
     if not paths:
-        raise io.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
+        raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
     try:
         threads = [int(t) for t in _THREADS.value]
     except ValueError:
-        raise io.UsageError(f"--threads takes whole numbers, got {','.join(_THREADS.value)}") from None
+        raise errors.UsageError(f"--threads takes whole numbers, got {','.join(_THREADS.value)}") from None
     if _RUNS.value < 1 or any(t < 1 for t in threads):
-        raise io.UsageError("--runs and every --threads value must be at least 1")
+        raise errors.UsageError("--runs and every --threads value must be at least 1")
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
-        raise io.UsageError(f"{missing[0]} does not exist; pass exported .tflite files")
-    out = io.writable_dir(_OUT.value or Path(paths[0]).parent)
-    results = benchmarking.benchmark(paths, threads, _RUNS.value, _WARMUP.value, _ACCURACY.value, _EVAL.value)
-    print(benchmarking.format_table(results))
-    report = {"schema": benchmarking.SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "device": benchmarking.device_description(), "results": results}
+        raise errors.UsageError(f"{missing[0]} does not exist; pass exported .tflite files")
+    out = files.writable_dir(_OUT.value or Path(paths[0]).parent)
+    results = timing.benchmark(paths, threads, _RUNS.value, _WARMUP.value, _ACCURACY.value, _EVAL.value)
+    print(timing.format_table(results))
+    report = {"schema": timing.SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "device": timing.device_description(), "results": results}
     if _BUDGET.value is not None:
         report["budget"] = []
         for count in threads:
-            best = benchmarking.deepest_within(results, _BUDGET.value, count)
+            best = timing.deepest_within(results, _BUDGET.value, count)
             report["budget"].append({"budget_ms": _BUDGET.value, "threads": count,
                                      "depth": best["depth"] if best else None,
                                      "file": best["file"] if best else None})
@@ -57,16 +58,16 @@ def main(argv):
                 + (f"deepest depth {best['depth']} ({best['file']}, median {best['median_ms']:.3f} ms)"
                    if best else "no depth fits")
             )
-    io.write_json(out / "benchmark.json", report)
-    benchmarking.plot(results, out / "accuracy_vs_latency.png")
+    files.write_json(out / "benchmark.json", report)
+    timing.plot(results, out / "accuracy_vs_latency.png")
     print(f"Wrote {out / 'benchmark.json'} and {out / 'accuracy_vs_latency.png'}")
 
 
 
-def cli():
+def command():
     """``python -m ddnn_tf.benchmark`` and the ``ddnn-benchmark`` console script."""
-    io.run_cli(main)
+    cli.run_cli(main)
 
 
 if __name__ == "__main__":
-    cli()
+    command()

@@ -9,26 +9,26 @@ line per run, so EKD, joint and independent runs sit on one picture) into
 
 from absl import flags
 
-from ddnn_tf import io
+from ddnn_tf import cli, errors
 
-_WORKDIRS = flags.DEFINE_multi_string("workdir", [io.DEFAULT_WORKDIR], "Run directories to compare.")
+_WORKDIRS = flags.DEFINE_multi_string("workdir", [cli.DEFAULT_WORKDIR], "Run directories to compare.")
 _OUT = flags.DEFINE_string("out", None, "Where results.json and the plot go (default: the first workdir).")
 _LATENCY_RUNS = flags.DEFINE_integer("latency_runs", 30, "Timed single-image calls per depth.")
 
 
 def main(argv):
-    from ddnn_tf import evaluation  # here, so that --help does not import TensorFlow
+    from ddnn_tf.training import evaluation  # here, so that --help does not import TensorFlow
 
     if len(argv) > 1:
-        raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --workdir and --out")
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --workdir and --out")
     evaluation.report(_WORKDIRS.value, _OUT.value, latency_runs=_LATENCY_RUNS.value)
 
 
 
-def cli():
+def command():
     """``python -m ddnn_tf.evaluate`` and the ``ddnn-evaluate`` console script."""
-    io.run_cli(main)
+    cli.run_cli(main)
 
 
 if __name__ == "__main__":
-    cli()
+    command()

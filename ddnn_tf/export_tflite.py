@@ -12,7 +12,7 @@ after the LiteRT interpreter has run it on held-out data: float32 must match
 Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
 accuracy points. ``--bundle`` also writes one file with a ``depth_N``
 signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
-see ``ddnn_tf.qat``) also fine-tunes each depth with quantization-aware
+see ``ddnn_tf.export.qat``) also fine-tunes each depth with quantization-aware
 training, distilling from the float full net, and keeps the more accurate
 int8 file; its .json records both accuracies.
 """
@@ -21,10 +21,11 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import io, qat
+from ddnn_tf import cli, errors, files
+from ddnn_tf.export import qat
 from ddnn_tf.runtime import QUANTIZE_MODES
 
-_WORKDIR = flags.DEFINE_string("workdir", io.DEFAULT_WORKDIR, "Run directory (holds run.json).")
+_WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Run directory (holds run.json).")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file (default: <workdir>/model.keras).")
 _DEPTH = flags.DEFINE_string("depth", "all", "A depth, a comma list of depths, or 'all'.")
 _QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(QUANTIZE_MODES)}.")
@@ -43,40 +44,40 @@ _PREFER = flags.DEFINE_enum("prefer", "better", qat.PREFERENCES, "With --qat_epo
 
 
 def main(argv):
-    from ddnn_tf import export  # here, so that --help does not import TensorFlow
+    from ddnn_tf.export import convert  # here, so that --help does not import TensorFlow
 
     if len(argv) > 1:
-        raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --helpfull")
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --helpfull")
     if _QUANTIZE.value not in QUANTIZE_MODES:
-        raise io.UsageError(
+        raise errors.UsageError(
             f"unknown quantize mode {_QUANTIZE.value!r}; valid choices: {', '.join(QUANTIZE_MODES)}"
         )
     qat_options = None
     if _QAT_EPOCHS.value:
         qat_options = qat.Options(_QAT_EPOCHS.value, _QAT_EXAMPLES.value, _QAT_LEARNING_RATE.value, _PREFER.value)
     elif _PREFER.value != "better":
-        raise io.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat_epochs")
+        raise errors.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat_epochs")
     if _CALIBRATION.value < 1 and _QUANTIZE.value == "int8":
-        raise io.UsageError(f"--calibration_steps must be at least 1 for int8, got {_CALIBRATION.value}")
+        raise errors.UsageError(f"--calibration_steps must be at least 1 for int8, got {_CALIBRATION.value}")
     if _EVAL.value < 1:
-        raise io.UsageError(f"--eval_examples must be at least 1: every file is validated, got {_EVAL.value}")
+        raise errors.UsageError(f"--eval_examples must be at least 1: every file is validated, got {_EVAL.value}")
     if _MAX_DROP.value < 0:
-        raise io.UsageError(f"--max_drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
+        raise errors.UsageError(f"--max_drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
     workdir = Path(_WORKDIR.value)
-    run = io.read_json(workdir / "run.json", "run record")
-    model = io.load_model(_CHECKPOINT.value or workdir / "model.keras")
-    depths = export.parse_depths(_DEPTH.value, model)
-    out = io.writable_dir(_OUT.value or workdir / "export")
+    run = files.read_json(workdir / "run.json", "run record")
+    model = files.load_model(_CHECKPOINT.value or workdir / "model.keras")
+    depths = convert.parse_depths(_DEPTH.value, model)
+    out = files.writable_dir(_OUT.value or workdir / "export")
     try:
-        rows = export.export_depths(
+        rows = convert.export_depths(
             model, depths, run, out, _QUANTIZE.value, _FLOAT_IO.value, _CALIBRATION.value, _EVAL.value,
             _MAX_DROP.value, _BUNDLE.value, qat_options,
         )
-    except export.ValidationError as error:
+    except convert.ValidationError as error:
         raise SystemExit(f"error: validation failed, no file written: {error}")
     except qat.QatError as error:
         raise SystemExit(f"error: {error}; no file written")
-    print(export.format_rows(rows))
+    print(convert.format_rows(rows))
     for row in rows:
         if "int8_method" in row:
             print(f"depth {row['depth']}: post-training int8 {100 * row['ptq_int8_accuracy']:.2f}%, quantization-aware "
@@ -85,10 +86,10 @@ def main(argv):
 
 
 
-def cli():
+def command():
     """``python -m ddnn_tf.export_tflite`` and the ``ddnn-export`` console script."""
-    io.run_cli(main)
+    cli.run_cli(main)
 
 
 if __name__ == "__main__":
-    cli()
+    command()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import io
+from ddnn_tf import cli, errors, files
 
 _WORKERS = flags.DEFINE_integer("workers", 2, "Worker processes to start.")
 _TIMEOUT = flags.DEFINE_float("timeout_s", 0, "Stop every worker after this many seconds (0: no limit).")
@@ -52,14 +52,14 @@ def workdir_of(train_args):
             return Path(arg.split("=", 1)[1])
         if arg == "--workdir" and i + 1 < len(train_args):
             return Path(train_args[i + 1])
-    raise io.UsageError("pass the run's --workdir after --: every worker's log goes there")
+    raise errors.UsageError("pass the run's --workdir after --: every worker's log goes there")
 
 
 def main(argv):
     train_args = argv[1:]
     if _WORKERS.value < 1:
-        raise io.UsageError(f"--workers must be at least 1, got {_WORKERS.value}")
-    logs = io.writable_dir(workdir_of(train_args), "workdir")
+        raise errors.UsageError(f"--workers must be at least 1, got {_WORKERS.value}")
+    logs = files.writable_dir(workdir_of(train_args), "workdir")
     processes = []
     for index, tf_config in enumerate(cluster_configs(_WORKERS.value)):
         log = (logs / f"worker_{index}.log").open("w")
@@ -86,4 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    io.run_cli(main)
+    cli.run_cli(main)

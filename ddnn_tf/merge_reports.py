@@ -18,7 +18,8 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import benchmarking, io
+from ddnn_tf import cli, errors, files
+from ddnn_tf.runtime import timing
 
 _OUT = flags.DEFINE_string("out", None, "Where merged.json, merged.txt and the plot go (default: the first report's folder).")
 
@@ -40,26 +41,26 @@ _RESULT_FIELDS = {
 
 def read_report(path):
     """One report, checked against the schema, or a UsageError that says what is wrong with it."""
-    report = io.read_json(path, "benchmark report")
+    report = files.read_json(path, "benchmark report")
     where = f"benchmark report {path}"
-    if not isinstance(report, dict) or report.get("schema") != benchmarking.SCHEMA:
+    if not isinstance(report, dict) or report.get("schema") != timing.SCHEMA:
         schema = report.get("schema") if isinstance(report, dict) else None
-        raise io.UsageError(f"{where} is not a {benchmarking.SCHEMA} report (its schema is {schema!r})")
+        raise errors.UsageError(f"{where} is not a {timing.SCHEMA} report (its schema is {schema!r})")
     device = report.get("device")
     if not isinstance(device, dict) or not isinstance(device.get("name"), str):
-        raise io.UsageError(f"{where}: device must be an object with a name")
+        raise errors.UsageError(f"{where}: device must be an object with a name")
     results = report.get("results")
     if not isinstance(results, list):
-        raise io.UsageError(f"{where}: results must be a list")
+        raise errors.UsageError(f"{where}: results must be a list")
     for index, result in enumerate(results):
         if not isinstance(result, dict):
-            raise io.UsageError(f"{where}: results[{index}] must be an object")
+            raise errors.UsageError(f"{where}: results[{index}] must be an object")
         for key, types in _RESULT_FIELDS.items():
             if key not in result:
-                raise io.UsageError(f"{where}: results[{index}] has no {key}")
+                raise errors.UsageError(f"{where}: results[{index}] has no {key}")
             # bool is an int to Python, but never a valid count or time here.
             if isinstance(result[key], bool) or not isinstance(result[key], types):
-                raise io.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
+                raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
     return report
 
 
@@ -157,7 +158,7 @@ def plot(rows, path):
     axes.set_ylabel("top-1 accuracy (%)")
     axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
-    io.atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    files.atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     pyplot.close(figure)
     return sum(len(points) for points in lines.values())
 
@@ -171,13 +172,13 @@ def merge_files(paths, out):
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
-            raise io.UsageError(f"benchmark report {path} does not exist")
+            raise errors.UsageError(f"benchmark report {path} does not exist")
     reports = [read_report(path) for path in paths]
-    out = io.writable_dir(out)
+    out = files.writable_dir(out)
     merged = merge(reports, paths)
     table = format_table(merged["results"])
-    io.write_json(out / "merged.json", merged)
-    io.atomic_write(out / "merged.txt", lambda tmp: Path(tmp).write_text(table + "\n"))
+    files.write_json(out / "merged.json", merged)
+    files.atomic_write(out / "merged.txt", lambda tmp: Path(tmp).write_text(table + "\n"))
     plotted = plot(merged["results"], out / PLOT_NAME)
     skipped = len(merged["results"]) - plotted
     note = f" ({skipped} result(s) without a median or an accuracy are not plotted)" if skipped else ""
@@ -187,15 +188,15 @@ def merge_files(paths, out):
 def main(argv):
     paths = argv[1:]
     if not paths:
-        raise io.UsageError("pass one or more benchmark reports, e.g. laptop/benchmark.json pixel8.json")
+        raise errors.UsageError("pass one or more benchmark reports, e.g. laptop/benchmark.json pixel8.json")
     print("\n".join(merge_files(paths, _OUT.value or Path(paths[0]).parent)))
 
 
 
-def cli():
+def command():
     """``python -m ddnn_tf.merge_reports`` and the ``ddnn-merge-reports`` console script."""
-    io.run_cli(main)
+    cli.run_cli(main)
 
 
 if __name__ == "__main__":
-    cli()
+    command()

@@ -1,6 +1,6 @@
 """One kind of picture: accuracy against a cost, a line per run or device."""
 
-from ddnn_tf import io
+from ddnn_tf import files
 
 
 def save_line_plot(series, xlabel, ylabel, path):
@@ -27,5 +27,5 @@ def save_line_plot(series, xlabel, ylabel, path):
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    io.atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    files.atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     pyplot.close(figure)

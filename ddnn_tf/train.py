@@ -12,28 +12,28 @@ from pathlib import Path
 
 from absl import flags
 
-from ddnn_tf import io
+from ddnn_tf import cli, errors
 
 # The checkout's default config, found from any working directory.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet34.py"
-_CONFIG = io.define_config_flag(DEFAULT_CONFIG)
-_WORKDIR = flags.DEFINE_string("workdir", io.DEFAULT_WORKDIR, "Directory of the run.")
+_CONFIG = cli.define_config_flag(DEFAULT_CONFIG)
+_WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Directory of the run.")
 
 
 def main(argv):
-    from ddnn_tf import evaluation, training  # here, so that --help does not import TensorFlow
+    from ddnn_tf.training import evaluation, trainer  # here, so that --help does not import TensorFlow
 
     if len(argv) > 1:
-        raise io.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
-    if training.train(io.config_value(_CONFIG), _WORKDIR.value):  # the chief reports; other workers only train
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
+    if trainer.train(cli.config_value(_CONFIG), _WORKDIR.value):  # the chief reports; other workers only train
         evaluation.report([_WORKDIR.value], latency=False)
 
 
 
-def cli():
+def command():
     """``python -m ddnn_tf.train`` and the ``ddnn-train`` console script."""
-    io.run_cli(main)
+    cli.run_cli(main)
 
 
 if __name__ == "__main__":
-    cli()
+    command()

@@ -55,19 +55,19 @@ def normalize(pixels, mean, std):
 
 def write_test_images(out, pixels, labels, label_names, dataset, split):
     """Writes the three files (each through a temporary file and a rename); returns the description."""
-    from ddnn_tf import io
+    from ddnn_tf import files
 
     out = Path(out)
     for name, data in (("test_images.bin", np.ascontiguousarray(pixels, np.uint8).tobytes()),
                        ("test_labels.bin", np.asarray(labels, "<i4").tobytes())):
-        io.atomic_write(out / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        files.atomic_write(out / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
     count, height, width, channels = pixels.shape
     description = {
         "format": FORMAT, "count": int(count), "height": int(height), "width": int(width), "channels": int(channels),
         "images": "test_images.bin", "labels": "test_labels.bin", "label_names": list(label_names),
         "dataset": dataset, "split": split,
     }
-    io.write_json(out / "test_images.json", description)
+    files.write_json(out / "test_images.json", description)
     return description
 
 
@@ -98,29 +98,29 @@ def main(argv=None):
 
     import ml_collections
 
-    from ddnn_tf import io
+    from ddnn_tf import errors, files
     from ddnn_tf.data import pipeline
 
     try:
         if args.count < 1:
-            raise io.UsageError("--count must be at least 1")
+            raise errors.UsageError("--count must be at least 1")
         workdir = Path(args.workdir)
-        run = io.read_json(workdir / "run.json", "run record")
-        out = io.writable_dir(args.out or workdir / "export")
+        run = files.read_json(workdir / "run.json", "run record")
+        out = files.writable_dir(args.out or workdir / "export")
         data = ml_collections.ConfigDict(run["config"]["data"])
         _, evaluation, info = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
         images, labels = pipeline.take_examples(evaluation, args.count)
         if len(labels) == 0:
-            raise io.UsageError("the evaluation split is empty")
+            raise errors.UsageError("the evaluation split is empty")
         pixels = to_pixels(images, info.mean, info.std)
         description = write_test_images(out, pixels, labels, info.label_names, data.name, data.eval_split)
         if args.predictions:
             missing = [p for p in args.predictions if not Path(p).is_file()]
             if missing:
-                raise io.UsageError(f"{missing[0]} does not exist")
-            files = host_predictions(args.predictions, pixels, info.mean, info.std)
-            io.write_json(out / "test_predictions.json", {"format": PREDICTIONS_FORMAT, "files": files})
-    except (io.UsageError, ValueError) as error:
+                raise errors.UsageError(f"{missing[0]} does not exist")
+            predictions = host_predictions(args.predictions, pixels, info.mean, info.std)
+            files.write_json(out / "test_predictions.json", {"format": PREDICTIONS_FORMAT, "files": predictions})
+    except (errors.UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Wrote {description['count']} test images of {description['height']}x{description['width']} "

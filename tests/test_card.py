@@ -7,12 +7,12 @@ from ai_edge_litert.interpreter import Interpreter
 
 from conftest import run_cli
 
-from ddnn_tf import io
+from ddnn_tf import cli
 
 
 def test_card_export_command_writes_a_validated_resnet18_after_the_default_run(tmp_path):
     # The default config, shrunk to seconds; trained where the CLIs look by default.
-    workdir = tmp_path / io.DEFAULT_WORKDIR
+    workdir = tmp_path / cli.DEFAULT_WORKDIR
     result = run_cli("ddnn_tf.train", f"--workdir={workdir}", "--config.model.width=0.25",
                      "--config.data.train_examples=2048", "--config.data.eval_examples=500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

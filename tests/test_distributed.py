@@ -16,8 +16,9 @@ import pytest
 
 from conftest import REPO, run_cli
 
-from ddnn_tf import io, launch_local, training
+from ddnn_tf import files, launch_local
 from ddnn_tf.config import base_config
+from ddnn_tf.training import trainer
 
 TINY = ["--config.model.width=0.125", "--config.data.train_examples=256", "--config.data.eval_examples=256",
         "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
@@ -54,8 +55,8 @@ def test_two_workers_match_one_process_with_two_replicas(two_workers, tmp_path):
     result = run_cli("ddnn_tf.train", f"--workdir={tmp_path}", "--config.strategy=mirrored",
                      "--config.cpu_replicas=2", *TINY)
     assert result.returncode == 0, result.stderr
-    distributed = io.load_model(two_workers / "model.keras").get_weights()
-    single = io.load_model(tmp_path / "model.keras").get_weights()
+    distributed = files.load_model(two_workers / "model.keras").get_weights()
+    single = files.load_model(tmp_path / "model.keras").get_weights()
     for a, b in zip(distributed, single):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -65,7 +66,7 @@ def test_local_cluster_configs_name_every_worker_and_its_index():
     assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"]} for c in configs)
     for config in configs:
-        training.check_cluster(json.dumps(config))
+        trainer.check_cluster(json.dumps(config))
 
 
 def _worker_pids(workdir):
@@ -102,7 +103,7 @@ def test_a_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path):
     with open(workdir / "log.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
     assert f"epochs {epoch_at_kill + 1}-3" in (workdir / "worker_0.log").read_text()
-    io.load_model(workdir / "model.keras")
+    files.load_model(workdir / "model.keras")
 
 
 def test_tpu_strategy_connects_to_the_configured_tpu(monkeypatch):
@@ -117,7 +118,7 @@ def test_tpu_strategy_connects_to_the_configured_tpu(monkeypatch):
     monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy")
     config = base_config()
     config.strategy, config.tpu = "tpu", "grpc://10.1.2.3:8470"
-    assert training.make_strategy(config) == "tpu strategy"
+    assert trainer.make_strategy(config) == "tpu strategy"
     assert calls == [("resolve", "grpc://10.1.2.3:8470"), ("connect", resolver), ("initialize", resolver),
                      ("strategy", resolver)]
 
@@ -128,7 +129,7 @@ def test_a_worker_waits_for_its_peers_then_goes_on():
 
     def worker(config):
         try:
-            training.wait_for_peers(config, timeout_s=20)
+            trainer.wait_for_peers(config, timeout_s=20)
         except Exception as error:  # surfaced below
             errors.append(error)
 
@@ -149,7 +150,7 @@ def test_a_worker_stays_reachable_until_a_slow_peer_has_reached_it():
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", int(own.rsplit(":", 1)[1])))
         listener.listen(1)
-        thread = threading.Thread(target=lambda: finished.append(training.wait_for_peers(configs[1], timeout_s=10)))
+        thread = threading.Thread(target=lambda: finished.append(trainer.wait_for_peers(configs[1], timeout_s=10)))
         thread.start()
         listener.accept()[0].close()  # worker 1 got through to us
     time.sleep(1.0)

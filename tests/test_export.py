@@ -9,19 +9,21 @@ from ai_edge_litert.interpreter import Interpreter
 from conftest import error_lines, run_cli
 
 import ddnn_tf
-from ddnn_tf import benchmarking, export, io, runtime
+from ddnn_tf import files, runtime
+from ddnn_tf.export import convert
+from ddnn_tf.runtime import timing
 
 DEPTHS = (20, 32)
 
 
 @pytest.fixture(scope="module")
 def trained(ekd_run):
-    return io.load_model(ekd_run / "model.keras"), io.read_json(ekd_run / "run.json", "run record")
+    return files.load_model(ekd_run / "model.keras"), files.read_json(ekd_run / "run.json", "run record")
 
 
 def _export(trained, out, quantize, bundle=False, max_drop=100.0):
     model, run = trained
-    return export.export_depths(
+    return convert.export_depths(
         model, list(DEPTHS), run, out, quantize, float_io=False, calibration_steps=64, eval_examples=200,
         max_drop=max_drop, bundle=bundle,
     )
@@ -87,7 +89,7 @@ def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
     # A limit no file can meet (the CLI refuses a negative --max_drop; the library takes it).
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(export.ValidationError, match="more than --max_drop -101"):
+    with pytest.raises(convert.ValidationError, match="more than --max_drop -101"):
         _export(trained, out, "int8", max_drop=-101.0)
     assert not list(out.iterdir())
 
@@ -103,7 +105,7 @@ def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
                      "--eval_examples=50")
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "benchmark.json").read_text())
-    assert report["schema"] == benchmarking.SCHEMA and report["device"]["kind"] == "host"
+    assert report["schema"] == timing.SCHEMA and report["device"]["kind"] == "host"
     assert [(r["depth"], r["threads"]) for r in report["results"]] == [(20, 1), (20, 2), (32, 1), (32, 2)]
     for r in report["results"]:
         assert 0 < r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["init_ms"] > 0 and 0 <= r["accuracy"] <= 1
@@ -119,17 +121,17 @@ def _result(depth, median, threads=1):
 
 def test_budget_picks_the_deepest_depth_that_fits():
     results = [_result(20, 1.0), _result(32, 2.0), _result(44, 3.0), _result(56, 4.5), _result(56, 0.5, threads=2)]
-    assert benchmarking.deepest_within(results, 3.0, 1)["depth"] == 44
-    assert benchmarking.deepest_within(results, 0.9, 1) is None
-    assert benchmarking.deepest_within(results, 100, 1)["depth"] == 56
-    assert benchmarking.deepest_within(results, 1.0, 2)["depth"] == 56
+    assert timing.deepest_within(results, 3.0, 1)["depth"] == 44
+    assert timing.deepest_within(results, 0.9, 1) is None
+    assert timing.deepest_within(results, 100, 1)["depth"] == 56
+    assert timing.deepest_within(results, 1.0, 2)["depth"] == 56
     # Two files of the same depth (int8 and float32): the faster one is named.
-    assert benchmarking.deepest_within([_result(20, 1.0), _result(20, 0.4)], 2.0, 1)["median_ms"] == 0.4
+    assert timing.deepest_within([_result(20, 1.0), _result(20, 0.4)], 2.0, 1)["median_ms"] == 0.4
 
 
 def test_percentiles_interpolate_like_numpy():
-    assert benchmarking.percentile([1, 2, 3, 4], 50) == 2.5
-    assert benchmarking.percentile(list(range(1, 101)), 90) == pytest.approx(90.1)
+    assert timing.percentile([1, 2, 3, 4], 50) == 2.5
+    assert timing.percentile(list(range(1, 101)), 90) == pytest.approx(90.1)
 
 
 @pytest.mark.parametrize(
@@ -178,10 +180,10 @@ def test_a_killed_export_leaves_none_of_its_set(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", killed_after_the_first_file)
     with pytest.raises(KeyboardInterrupt):
-        export.publish(tmp_path, files)
+        convert.publish(tmp_path, files)
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    export.publish(tmp_path, files)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", export.MANIFEST]
-    manifest = json.loads((tmp_path / export.MANIFEST).read_text())
+    convert.publish(tmp_path, files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", convert.MANIFEST]
+    manifest = json.loads((tmp_path / convert.MANIFEST).read_text())
     assert set(manifest["files"]) == set(files)

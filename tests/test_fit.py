@@ -128,7 +128,7 @@ def test_distillation_warmup_holds_the_weights_at_zero_then_at_their_value():
 
 
 def test_progress_lines_appear_within_an_epoch(capsys):
-    from ddnn_tf.training import ProgressLines
+    from ddnn_tf.training.trainer import ProgressLines
 
     ticks = iter(range(0, 10_000, 10))  # a clock that advances 10 s per reading
     model = _compile(build_tiny())
@@ -140,7 +140,7 @@ def test_progress_lines_appear_within_an_epoch(capsys):
 
 
 def test_epoch_timer_logs_the_training_steps_alone_before_the_csv_logger(tmp_path):
-    from ddnn_tf.training import EpochTimer
+    from ddnn_tf.training.trainer import EpochTimer
 
     clock = iter([0.0, 100.0]).__next__  # the epoch starts at 0 s, its validation at 100 s
     model = _compile(build_tiny())

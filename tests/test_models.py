@@ -179,7 +179,7 @@ def test_last_stage_attention_uses_only_the_last_stage(mnist_batch):
     last = build_tiny(attention="zscored_sum", attention_stages="last")
     last.set_weights(every.get_weights())
     outputs = every.run_depths(images, every.depths, training=True)
-    expected = ddnn_tf.losses.attention_loss(outputs[8][1][-1], outputs[20][1][-1], "zscored_sum")
+    expected = ddnn_tf.distill.losses.attention_loss(outputs[8][1][-1], outputs[20][1][-1], "zscored_sum")
     np.testing.assert_allclose(float(last.ekd_losses(outputs, labels)["at_8"]), float(expected), rtol=1e-6)
     assert float(every.ekd_losses(outputs, labels)["at_8"]) > float(expected)
 

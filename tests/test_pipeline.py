@@ -10,7 +10,7 @@ from PIL import Image
 import ddnn_tf
 from ddnn_tf.config import base_config
 from ddnn_tf.data import pipeline
-from ddnn_tf.io import UsageError
+from ddnn_tf.errors import UsageError
 
 
 def _data(**changes):
@@ -125,8 +125,9 @@ def test_config_dict_round_trips_through_json():
 
 
 def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_path):
-    from ddnn_tf import io, training
+    from ddnn_tf import files
     from ddnn_tf.config import base_config as config_defaults
+    from ddnn_tf.training import trainer
 
     _write_folder(tmp_path / "images", per_class=8)
     config = config_defaults()
@@ -134,8 +135,8 @@ def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_pat
     config.data.update(name="folder", directory=str(tmp_path / "images"), image_size=16, batch_size=8,
                        eval_fraction=0.25, validation_fraction=0.1, augment="none")
     config.model.update(arch="resnet8", width=0.25)
-    training.train(config, tmp_path / "run")
-    run = io.read_json(tmp_path / "run" / "run.json", "run record")
+    trainer.train(config, tmp_path / "run")
+    run = files.read_json(tmp_path / "run" / "run.json", "run record")
     # What training used: the run's own seed.
     trained, _, _ = pipeline.load(config.data, seed=3)
     train_images, _ = pipeline.take_examples(trained, 100)

@@ -20,8 +20,9 @@ from ai_edge_litert.interpreter import Interpreter
 from conftest import REPO, error_lines, run_cli
 
 import ddnn_tf
-from ddnn_tf import export, io, qat, runtime
+from ddnn_tf import errors, files, runtime
 from ddnn_tf.data import pipeline
+from ddnn_tf.export import convert, qat
 
 DEPTH = 20
 KERAS_2_MODULES = ("tf_keras", "tensorflow_model_optimization")
@@ -45,7 +46,7 @@ def _python(code, legacy_keras):
 
 @pytest.fixture(scope="module")
 def trained(ekd_run):
-    return io.load_model(ekd_run / "model.keras"), io.read_json(ekd_run / "run.json", "run record")
+    return files.load_model(ekd_run / "model.keras"), files.read_json(ekd_run / "run.json", "run record")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def held_out(trained):
 def test_importing_ddnn_tf_loads_neither_tf_keras_nor_tfmot():
     result = _python(f"""
         import json, os, sys
-        import ddnn_tf, ddnn_tf.export, ddnn_tf.export_tflite, ddnn_tf.qat
+        import ddnn_tf, ddnn_tf.export.convert, ddnn_tf.export_tflite, ddnn_tf.export.qat
         loaded = sorted(name for name in sys.modules if name.split(".")[0] in {KERAS_2_MODULES!r})
         print(json.dumps({{"loaded": loaded, "legacy": os.environ.get("TF_USE_LEGACY_KERAS")}}))
     """, legacy_keras=False)
@@ -77,13 +78,13 @@ def test_choose_keeps_the_more_accurate_file_unless_told(prefer, ptq, qat_accura
 def test_options_reject_bad_values():
     for bad in ({"epochs": 0}, {"epochs": 1, "examples": 0}, {"epochs": 1, "learning_rate": 0.0},
                 {"epochs": 1, "prefer": "best"}):
-        with pytest.raises(io.UsageError):
+        with pytest.raises(errors.UsageError):
             qat.Options(**bad)
 
 
 def test_missing_tfmot_is_a_usage_error_naming_the_install(monkeypatch):
     monkeypatch.setattr(qat, "REQUIRED_MODULES", ("tf_keras", "tensorflow_model_optimization_absent"))
-    with pytest.raises(io.UsageError, match=r"tensorflow_model_optimization_absent.*pip install 'ddnn_tf\[qat\]'"):
+    with pytest.raises(errors.UsageError, match=r"tensorflow_model_optimization_absent.*pip install 'ddnn_tf\[qat\]'"):
         qat.check_request("int8", bundle=False)
 
 
@@ -157,7 +158,7 @@ def test_tf_keras_replica_matches_the_keras_3_subnet_before_qat(trained, held_ou
 @requires_qat
 def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, held_out, tmp_path):
     _, run = trained
-    model = io.load_model(ekd_run / "model.keras")  # a copy: its BN statistics change here
+    model = files.load_model(ekd_run / "model.keras")  # a copy: its BN statistics change here
     # The briefly trained run predicts one digit for nearly every image, which
     # would make agreement meaningless: re-estimate the BN statistics of every
     # depth (the full net teaches) first.
@@ -168,8 +169,8 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert len(np.unique(keras_logits.argmax(-1))) >= 5
     workdir = tmp_path / "run"
     workdir.mkdir()
-    io.save_model(model, workdir / "model.keras")
-    io.write_json(workdir / "run.json", run)
+    files.save_model(model, workdir / "model.keras")
+    files.write_json(workdir / "run.json", run)
 
     # A model this weak (about 50% accurate) changes its answers within a few
     # steps at any useful learning rate; a tiny one keeps the file comparable
@@ -200,7 +201,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     ops = runtime.op_names(flatbuffer)
     assert "CONV_2D" in ops and not [op for op in ops if "Flex" in op or "DELEGATE" in op or op == "DEQUANTIZE"]
     validation = runtime.validate(runtime.Runner(flatbuffer), keras_logits, labels, images)
-    export._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
+    convert._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
     assert validation["agreement"] >= 0.8
     assert validation["tflite_accuracy"] == pytest.approx(meta["tflite_accuracy"])
 

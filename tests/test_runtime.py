@@ -48,16 +48,16 @@ def test_console_scripts_are_the_python_m_commands():
     scripts = {ep.name: ep for ep in importlib.metadata.distribution("ddnn_tf").entry_points
                if ep.group == "console_scripts"}
     assert {name: ep.value for name, ep in scripts.items()} == {
-        "ddnn-train": "ddnn_tf.train:cli", "ddnn-evaluate": "ddnn_tf.evaluate:cli",
-        "ddnn-export": "ddnn_tf.export_tflite:cli", "ddnn-benchmark": "ddnn_tf.benchmark:cli",
-        "ddnn-merge-reports": "ddnn_tf.merge_reports:cli"}
+        "ddnn-train": "ddnn_tf.train:command", "ddnn-evaluate": "ddnn_tf.evaluate:command",
+        "ddnn-export": "ddnn_tf.export_tflite:command", "ddnn-benchmark": "ddnn_tf.benchmark:command",
+        "ddnn-merge-reports": "ddnn_tf.merge_reports:command"}
     result = subprocess.run([Path(sys.executable).parent / "ddnn-merge-reports"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and result.stderr.startswith("error: pass one or more benchmark reports")
 
 
 def test_importing_the_package_loads_neither_tensorflow_nor_keras():
-    code = "import sys, ddnn_tf, ddnn_tf.runtime, ddnn_tf.benchmarking; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, ddnn_tf, ddnn_tf.runtime, ddnn_tf.runtime.timing; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

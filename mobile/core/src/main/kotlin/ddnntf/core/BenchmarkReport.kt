@@ -141,7 +141,7 @@ data class BenchmarkResult(
 
         /**
          * A result from a measurement, with the file's export metadata (null for
-         * a file without one), rounded as `ddnn_tf.benchmarking.time_file` rounds.
+         * a file without one), rounded as `ddnn_tf.runtime.timing.time_file` rounds.
          */
         fun measured(
             file: String,
@@ -212,7 +212,7 @@ data class BenchmarkReport(
         putAll(extra)
     }
 
-    /** The file's text: two-space indent and a final newline, as `ddnn_tf.io.write_json` writes. */
+    /** The file's text: two-space indent and a final newline, as `ddnn_tf.files.write_json` writes. */
     fun toJsonText(): String = Json.write(toJson(), 2) + "\n"
 
     companion object {

@@ -1,6 +1,6 @@
 package ddnntf.core
 
-/** Which depth to run under a latency budget: the rule of `ddnn_tf.benchmarking.deepest_within`. */
+/** Which depth to run under a latency budget: the rule of `ddnn_tf.runtime.timing.deepest_within`. */
 object DepthSelection {
     /**
      * The result of the deepest depth (most multiply-accumulates, a missing

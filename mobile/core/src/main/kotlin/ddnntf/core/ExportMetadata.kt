@@ -23,7 +23,7 @@ data class TensorQuantization(val dtype: String, val scale: Double, val zeroPoin
 
 /**
  * The `<name>.json` that `ddnn_tf.export_tflite` writes beside a single-depth
- * `.tflite` (function `metadata` in ddnn_tf/export.py), or one signature's
+ * `.tflite` (function `metadata` in ddnn_tf/export/convert.py), or one signature's
  * entry in a bundle's `signatures`.
  */
 data class ExportMetadata(
@@ -91,7 +91,7 @@ class ExportFileMetadata private constructor(
 ) {
     val isBundle: Boolean get() = single == null
 
-    /** The metadata of [signature], as `ddnn_tf.benchmarking` looks it up; null for an unknown bundle signature. */
+    /** The metadata of [signature], as `ddnn_tf.runtime.timing` looks it up; null for an unknown bundle signature. */
     fun forSignature(signature: String): ExportMetadata? = single ?: signatures[signature]
 
     companion object {

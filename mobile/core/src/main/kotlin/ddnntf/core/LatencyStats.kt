@@ -5,7 +5,7 @@ import java.math.RoundingMode
 
 /**
  * Latency statistics computed with exactly the arithmetic of the host
- * benchmark (`ddnn_tf.benchmarking.time_file`), so that a phone and a
+ * benchmark (`ddnn_tf.runtime.timing.time_file`), so that a phone and a
  * laptop given the same timings report the same numbers to the last bit:
  * the median as Python's `statistics.median`, percentiles as numpy's
  * default (linear) `np.percentile`, the mean as `statistics.fmean`.

@@ -5,7 +5,7 @@ package ddnntf.core
  * its output tensor into logits, with the float32 arithmetic of the host:
  *
  *  - normalise as `ddnn_tf.data.pipeline`: `(pixel / 255 - mean) / std`, in float32;
- *  - quantise as `ddnn_tf.export.Runner`: `clip(round(x / scale + zero_point), -128, 127)`,
+ *  - quantise as `ddnn_tf.runtime.Runner`: `clip(round(x / scale + zero_point), -128, 127)`,
  *    in float32, rounding half to even as `np.round`;
  *  - dequantise as `Runner`: `(q - zero_point) * scale`, in float32.
  *

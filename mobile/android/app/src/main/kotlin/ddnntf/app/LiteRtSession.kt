@@ -105,7 +105,7 @@ class LiteRtSession(
     }
 
     companion object {
-        /** The signature names of a model, as ddnn_tf.benchmarking lists them to benchmark each. */
+        /** The signature names of a model, as ddnn_tf.runtime.timing lists them to benchmark each. */
         fun signatureKeys(model: ByteBuffer): List<String> {
             val interpreter = Interpreter(model)
             try {

@@ -1,19 +1,12 @@
-"""Files that are never left half-written, and the one-line errors of the CLIs."""
+"""What every ``python -m ddnn_tf.<command>`` shares: flags, the config flag, one-line errors and exit status 2."""
 
-import json
-import os
 import sys
-import tempfile
-import zipfile
-from pathlib import Path
 
 from absl import app, flags, logging
 
+from ddnn_tf import errors
+
 DEFAULT_WORKDIR = "runs/mnist_resnet34"  # every CLI's default --workdir: the run make demo trains
-
-
-class UsageError(Exception):
-    """Bad input from the user: the CLIs print its message on one line and exit 2."""
 
 
 def _fail(message):
@@ -41,7 +34,7 @@ def config_value(holder):
         value.keys()  # a file that failed to load yields a placeholder that raises on first use
         return value
     except Exception as error:
-        raise UsageError(_config_problem(error, sys.argv)) from None
+        raise errors.UsageError(_config_problem(error, sys.argv)) from None
 
 
 def define_config_flag(default):
@@ -112,87 +105,7 @@ def run_cli(main):
         logging.set_verbosity(logging.ERROR)  # TensorFlow's INFO and retracing lines would bury the results
         try:
             main(argv)
-        except UsageError as error:
+        except errors.UsageError as error:
             _fail(error)
 
     app.run(checked_main, flags_parser=_parse_flags)
-
-
-def read_json(path, what):
-    """Reads a JSON file, or raises a UsageError that names it and what it should hold."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path} does not exist") from None
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{what} {path} is unreadable or corrupt: {error}") from None
-
-
-def load_model(path):
-    """Loads a ``.keras`` file, or raises a UsageError that says what is wrong with it."""
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"checkpoint {path} does not exist")
-    if not is_complete_archive(path):
-        raise UsageError(f"checkpoint {path} is truncated or corrupt: not a complete .keras archive")
-    try:
-        return keras.models.load_model(path)
-    except Exception as error:  # Keras raises many kinds for a damaged archive.
-        raise UsageError(f"checkpoint {path} is corrupt or not a Keras model: {str(error).splitlines()[0]}") from None
-
-
-def is_complete_archive(path):
-    """Whether a ``.keras`` file is a whole zip archive (a killed write leaves a truncated one)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
-def writable_dir(path, what="output directory"):
-    """Creates ``path`` if needed and checks that files can be written in it."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
-    return path
-
-
-def atomic_write(path, write):
-    """Calls ``write(temporary path)``, then renames the result onto ``path``.
-
-    A reader sees either the old file or the whole new one, never a part.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path, data):
-    def write(tmp):
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-    atomic_write(path, write)
-
-
-def save_model(model, path):
-    atomic_write(path, model.save)

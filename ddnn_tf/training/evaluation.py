@@ -7,25 +7,25 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ddnn_tf import io
-from ddnn_tf.calibration import recalibrated_subnet
+from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
+from ddnn_tf.models.calibration import recalibrated_subnet
 from ddnn_tf.plots import save_line_plot
 
 
 def load_run(workdir):
     """``(run record, {depth: (DDNN, depth)})`` of a finished run."""
     workdir = Path(workdir)
-    run = io.read_json(workdir / "run.json", "run record")
+    run = files.read_json(workdir / "run.json", "run record")
     if run["config"]["mode"] != "independent":
-        model = io.load_model(workdir / "model.keras")
+        model = files.load_model(workdir / "model.keras")
         return run, {depth: (model, depth) for depth in model.depths}
     models = {}
     for path in sorted(workdir.glob("depth_*/model.keras")):
-        model = io.load_model(path)
+        model = files.load_model(path)
         models[model.full_depth] = (model, model.full_depth)
     if not models:
-        raise io.UsageError(f"{workdir} holds no trained depth_*/model.keras yet")
+        raise errors.UsageError(f"{workdir} holds no trained depth_*/model.keras yet")
     return run, dict(sorted(models.items()))
 
 
@@ -150,14 +150,14 @@ def report(workdirs, out=None, latency=True, latency_runs=30):
     """Evaluates runs, prints the table and writes results.json and the plot."""
     for workdir in workdirs:  # before anything is created: a mistyped --workdir must not appear on disk
         if not (Path(workdir) / "run.json").is_file():
-            raise io.UsageError(f"{workdir} holds no run (no run.json); train one with python -m ddnn_tf.train")
-    out = io.writable_dir(out or workdirs[0])
+            raise errors.UsageError(f"{workdir} holds no run (no run.json); train one with python -m ddnn_tf.train")
+    out = files.writable_dir(out or workdirs[0])
     rows = []
     for workdir in workdirs:
         print(f"Evaluating {workdir} ...", flush=True)
         rows += evaluate_run(workdir, latency, latency_runs)
     print(format_table(rows))
-    io.write_json(out / "results.json", {"rows": rows})
+    files.write_json(out / "results.json", {"rows": rows})
     plot(rows, out / "accuracy_vs_macs.png")
     print(f"Wrote {out / 'results.json'} and {out / 'accuracy_vs_macs.png'}")
     return rows

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddnn_tf import io, runtime
+from ddnn_tf import errors, files, runtime
 from ddnn_tf.plots import save_line_plot
 
 SCHEMA = "ddnn_tf.benchmark/1"
@@ -28,13 +28,13 @@ def _peak_rss_mb():
 def _read_file(path):
     path = Path(path)
     if not path.is_file():
-        raise io.UsageError(f"{path} does not exist; pass .tflite files written by ddnn_tf.export_tflite")
-    meta = io.read_json(path.with_suffix(".json"), "metadata") if path.with_suffix(".json").exists() else None
+        raise errors.UsageError(f"{path} does not exist; pass .tflite files written by ddnn_tf.export_tflite")
+    meta = files.read_json(path.with_suffix(".json"), "metadata") if path.with_suffix(".json").exists() else None
     flatbuffer = path.read_bytes()
     try:
         signatures = list(runtime.Runner(flatbuffer).interpreter.get_signature_list())
     except (ValueError, RuntimeError) as error:
-        raise io.UsageError(f"{path} is not a valid TFLite file: {error}") from None
+        raise errors.UsageError(f"{path} is not a valid TFLite file: {error}") from None
     return flatbuffer, meta, signatures
 
 

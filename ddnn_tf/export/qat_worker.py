@@ -1,8 +1,8 @@
-"""Quantization-aware training of one depth in Keras 2: run only by ``ddnn_tf.qat``, as a subprocess.
+"""Quantization-aware training of one depth in Keras 2: run only by ``ddnn_tf.export.qat``, as a subprocess.
 
-    TF_USE_LEGACY_KERAS=1 python ddnn_tf/qat_worker.py <folder>
+    TF_USE_LEGACY_KERAS=1 python ddnn_tf/export/qat_worker.py <folder>
 
-``<folder>`` holds what ``ddnn_tf.qat`` wrote: ``spec.json`` (the sub-net's
+``<folder>`` holds what ``ddnn_tf.export.qat`` wrote: ``spec.json`` (the sub-net's
 layers and the settings), ``weights.npz`` and ``data.npz``. This writes
 ``model.tflite`` and ``report.json`` there, or prints ``error: ...`` and exits
 1. It imports nothing from ddnn_tf: tfmot 0.8 needs tf_keras (Keras 2), and
@@ -33,7 +33,7 @@ quantize = tfmot.quantization.keras
 
 
 class WorkerError(Exception):
-    """Printed as one ``error:`` line, which ddnn_tf.qat shows to the user."""
+    """Printed as one ``error:`` line, which ddnn_tf.export.qat shows to the user."""
 
 
 class ZeroPadShortcut(keras.layers.Layer):
@@ -279,7 +279,7 @@ def run(folder):
 
 def main(argv):
     if len(argv) != 2:
-        print(f"error: usage: {argv[0]} <folder written by ddnn_tf.qat>", file=sys.stderr)
+        print(f"error: usage: {argv[0]} <folder written by ddnn_tf.export.qat>", file=sys.stderr)
         return 2
     try:
         run(Path(argv[1]))

@@ -1,9 +1,4 @@
-"""Running exported files with the LiteRT runtime alone: no TensorFlow, no Keras.
-
-What a phone or an edge board needs, and all that ``python -m
-ddnn_tf.benchmark`` imports: ``pip install ai-edge-litert numpy`` is enough
-to run and time the files.
-"""
+"""One signature of an exported file on float images, with the LiteRT interpreter; accuracy against Keras."""
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter

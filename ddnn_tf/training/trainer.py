@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 import ddnn_tf
-from ddnn_tf import io
+from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
 from ddnn_tf.models import architectures, ddnn
 
@@ -33,7 +33,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 def _check_choice(what, value, choices):
     if value not in choices:
-        raise io.UsageError(f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
+        raise errors.UsageError(f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
 
 
 def make_strategy(config):
@@ -46,7 +46,7 @@ def make_strategy(config):
                 cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(config.cpu_replicas)]
             )
         except RuntimeError:
-            raise io.UsageError("cpu_replicas can only be set before TensorFlow has started") from None
+            raise errors.UsageError("cpu_replicas can only be set before TensorFlow has started") from None
     if config.strategy == "mirrored":
         if tf.config.list_physical_devices("GPU") or config.cpu_replicas == 0:
             return tf.distribute.MirroredStrategy()
@@ -93,7 +93,7 @@ def wait_for_peers(tf_config, timeout_s):
         try:
             listener.bind(("", int(own.rsplit(":", 1)[1])))
         except OSError as error:
-            raise io.UsageError(f"cannot listen on this worker's address {own} from TF_CONFIG: {error.strerror}") from None
+            raise errors.UsageError(f"cannot listen on this worker's address {own} from TF_CONFIG: {error.strerror}") from None
         listener.listen(len(members))
         listener.settimeout(0.2)
         deadline = time.monotonic() + timeout_s
@@ -102,7 +102,7 @@ def wait_for_peers(tf_config, timeout_s):
             unheard.discard(_hear(listener))
             if (unreached or unheard) and time.monotonic() > deadline:
                 missing = sorted(set(unreached) | unheard)
-                raise io.UsageError(
+                raise errors.UsageError(
                     f"the cluster did not come up within cluster_timeout_s={timeout_s:g} s: no answer from "
                     f"{', '.join(missing)}; start every worker of TF_CONFIG and check that each can reach the others"
                 )
@@ -159,7 +159,7 @@ def build_model(config, num_classes, image_shape, steps_per_epoch=1):
             label_smoothing=config.ekd.label_smoothing,
         )
     except ValueError as error:
-        raise io.UsageError(str(error)) from None
+        raise errors.UsageError(str(error)) from None
 
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -201,12 +201,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.best = state.get("best", -math.inf) if state else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        io.save_model(self.model, self.directory / f"epoch_{epoch + 1}.keras")
+        files.save_model(self.model, self.directory / f"epoch_{epoch + 1}.keras")
         score = (logs or {}).get(self.monitor, -math.inf)
         if score > self.best:
             self.best = score
-            io.save_model(self.model, self.directory / "best.keras")
-        io.write_json(
+            files.save_model(self.model, self.directory / "best.keras")
+        files.write_json(
             self.directory / "state.json",
             {"epoch": epoch + 1, "checkpoint": f"epoch_{epoch + 1}.keras", "best": self.best, "monitor": self.monitor},
         )
@@ -215,7 +215,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 def read_state(checkpoint_dir):
     path = Path(checkpoint_dir) / "state.json"
-    return io.read_json(path, "checkpoint state") if path.exists() else None
+    return files.read_json(path, "checkpoint state") if path.exists() else None
 
 
 def check_resumable(workdir):
@@ -225,11 +225,11 @@ def check_resumable(workdir):
         if not state:
             continue
         latest = checkpoints / state["checkpoint"]
-        if io.is_complete_archive(latest):
+        if files.is_complete_archive(latest):
             continue
         intact = [
             path.name for path in (checkpoints / f"epoch_{state['epoch'] - 1}.keras", checkpoints / "best.keras")
-            if io.is_complete_archive(path)
+            if files.is_complete_archive(path)
         ]
         advice = (
             f"{' and '.join(intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume from "
@@ -238,7 +238,7 @@ def check_resumable(workdir):
                else '{"epoch": E, "checkpoint": "best.keras"} with E its epoch')
             if intact else "no other checkpoint is intact: use a new --workdir"
         )
-        raise io.UsageError(
+        raise errors.UsageError(
             f"checkpoint {latest} is truncated or corrupt (not a complete .keras archive); nothing was changed. {advice}"
         )
 
@@ -317,7 +317,7 @@ def fit_one(make_model, config, directory, train_data, validation_data, strategy
     steps_per_epoch = int(train_data.cardinality())
     with strategy.scope():
         if state:
-            model = io.load_model(checkpoints / state["checkpoint"])
+            model = files.load_model(checkpoints / state["checkpoint"])
             initial_epoch = state["epoch"]
         else:
             model = make_model()
@@ -349,7 +349,7 @@ def fit_one(make_model, config, directory, train_data, validation_data, strategy
             f"error: the loss became NaN at batch {stop_on_nan.stopped_at}; nothing more was saved. "
             "Lower --config.optimizer.learning_rate or use float32."
         )
-    io.save_model(model, Path(directory) / "model.keras")
+    files.save_model(model, Path(directory) / "model.keras")
     return model
 
 
@@ -357,7 +357,7 @@ def _check_range(key, value, low, high=math.inf, low_inclusive=True):
     above = value >= low if low_inclusive else value > low
     if not (above and value <= high):
         bound = f"{'at least' if low_inclusive else 'above'} {low}" + ("" if high == math.inf else f" and at most {high}")
-        raise io.UsageError(f"{key} must be {bound}, got {value}")
+        raise errors.UsageError(f"{key} must be {bound}, got {value}")
 
 
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
@@ -366,15 +366,15 @@ TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "ta
 def check_cluster(tf_config):
     """Raises a UsageError unless ``tf_config`` (the TF_CONFIG text) names a cluster and this task's place in it."""
     if not tf_config:
-        raise io.UsageError(f"strategy=multi_worker reads the cluster from TF_CONFIG, which is not set; e.g. {TF_CONFIG_EXAMPLE}")
+        raise errors.UsageError(f"strategy=multi_worker reads the cluster from TF_CONFIG, which is not set; e.g. {TF_CONFIG_EXAMPLE}")
     try:
         parsed = json.loads(tf_config)
         members = parsed["cluster"][parsed["task"]["type"]]
         index = int(parsed["task"]["index"])
     except (ValueError, KeyError, TypeError) as error:
-        raise io.UsageError(f"TF_CONFIG is malformed ({type(error).__name__}: {error}); expected e.g. {TF_CONFIG_EXAMPLE}") from None
+        raise errors.UsageError(f"TF_CONFIG is malformed ({type(error).__name__}: {error}); expected e.g. {TF_CONFIG_EXAMPLE}") from None
     if not 0 <= index < len(members):
-        raise io.UsageError(
+        raise errors.UsageError(
             f"TF_CONFIG task index {index} is out of range: the cluster has {len(members)} "
             f"{parsed['task']['type']} entries, so valid indices are 0 to {len(members) - 1}"
         )
@@ -407,16 +407,16 @@ def check_config(config):
         check_cluster(os.environ.get("TF_CONFIG"))
     pipeline.check(config.data)
     if not 0 <= config.ekd.distill_start <= 1 or not 0 <= config.ekd.distill_full <= 1:
-        raise io.UsageError(
+        raise errors.UsageError(
             f"ekd.distill_start and ekd.distill_full are fractions of training from 0 to 1, got "
             f"{config.ekd.distill_start} and {config.ekd.distill_full}"
         )
     if not 0 < config.data.validation_fraction < 1:
-        raise io.UsageError(f"data.validation_fraction must be between 0 and 1, got {config.data.validation_fraction}")
+        raise errors.UsageError(f"data.validation_fraction must be between 0 and 1, got {config.data.validation_fraction}")
     try:
         architectures.resolve_depths(config.model.arch, tuple(config.model.depths) or None)
     except ValueError as error:
-        raise io.UsageError(str(error)) from None
+        raise errors.UsageError(str(error)) from None
 
 
 def is_chief(strategy):
@@ -443,16 +443,16 @@ def train(config, workdir):
     workdir = Path(workdir)
     run_file = workdir / "run.json"
     if run_file.exists():
-        previous = io.read_json(run_file, "run record")["config"]
+        previous = files.read_json(run_file, "run record")["config"]
         held = (previous["mode"], previous["model"]["arch"])
         if held != (config.mode, config.model.arch):
-            raise io.UsageError(
+            raise errors.UsageError(
                 f"{workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
                 "use another --workdir"
             )
     check_resumable(workdir)
     strategy = make_strategy(config)
-    workdir = io.writable_dir(workdir, "workdir")
+    workdir = files.writable_dir(workdir, "workdir")
     if is_chief(strategy):
         _train_in(config, workdir, workdir, strategy)
         return True
@@ -473,7 +473,7 @@ def _train_in(config, workdir, write_to, strategy):
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
     train_data, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
     steps_per_epoch = int(train_data.cardinality())
-    io.write_json(
+    files.write_json(
         run_file,
         {"config": config.to_dict(), "data": info.to_json(), "ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__},
     )
@@ -487,7 +487,7 @@ def _train_in(config, workdir, write_to, strategy):
     # The paper's baseline: each depth trained alone, as a plain ResNet, with the same budget.
     for depth in make_ddnn().depths:
         if not isinstance(depth, int):
-            raise io.UsageError(f"independent mode trains standard depths only, not {depth!r}")
+            raise errors.UsageError(f"independent mode trains standard depths only, not {depth!r}")
         alone = config.copy_and_resolve_references()
         alone.model.arch, alone.model.depths = f"resnet{depth}", (depth,)
         fit_one(

@@ -16,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 import ddnn_tf
-from ddnn_tf import io, qat
+from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
+from ddnn_tf.export import qat
 from ddnn_tf.runtime import Runner, validate
 from ddnn_tf.startup import filtered_native_stderr
 
@@ -136,7 +137,7 @@ def parse_depths(text, model):
     for part in text.split(","):
         name = int(part) if part.strip().lstrip("-").isdigit() else part.strip()
         if name not in model.depths:
-            raise io.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
+            raise errors.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
         depths.append(name)
     return depths
 
@@ -162,17 +163,17 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
     """Converts, validates and writes each depth (and the bundle); returns the metadata rows.
 
     With ``qat_options`` (a ``qat.Options``) each int8 depth is also trained
-    quantization-aware and the better int8 file is kept (see ``ddnn_tf.qat``).
+    quantization-aware and the better int8 file is kept (see ``ddnn_tf.export.qat``).
     """
     if qat_options:
         qat.check_request(quantize, bundle)
     train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
     calibration, _ = pipeline.take_examples(train_data, calibration_steps)
     if quantize == "int8" and len(calibration) == 0:
-        raise io.UsageError("the calibration set is empty; set --calibration_steps to 1 or more")
+        raise errors.UsageError("the calibration set is empty; set --calibration_steps to 1 or more")
     images, labels = pipeline.take_examples(eval_data, eval_examples)
     if len(images) == 0:
-        raise io.UsageError("the validation set is empty; set --eval_examples to 1 or more")
+        raise errors.UsageError("the validation set is empty; set --eval_examples to 1 or more")
 
     prefix = f"{model.arch}_"
     keras_logits = {depth: np.asarray(model.subnet(depth).predict(images, batch_size=256, verbose=0)) for depth in depths}
@@ -194,11 +195,11 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
               f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
     rows = []
-    files = {}  # written together at the end: a killed export leaves none of them
+    outputs = {}  # written together at the end: a killed export leaves none of them
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
         name = f"{prefix}depth{depth}_{quantize}"
         meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io), **qat_fields}
-        files[f"{name}.tflite"], files[f"{name}.json"] = flatbuffer, meta
+        outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", **meta})
 
     if bundle:
@@ -221,27 +222,27 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
             "sha256": signatures[signature_name(depths[0])]["sha256"],
             "bn": model.bn,
         }
-        files[f"{name}.tflite"], files[f"{name}.json"] = flatbuffer, meta
+        outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", "depth": "+".join(map(str, depths)), "quantize": quantize,
                      "file_bytes": len(flatbuffer), "separate_files_bytes": separate})
-    publish(out, files)
+    publish(out, outputs)
     return rows
 
 
 MANIFEST = "export_manifest.json"
 
 
-def publish(out, files):
+def publish(out, outputs):
     """Writes one export's files into ``out`` as a set, then ``export_manifest.json`` naming them.
 
     Every file is written whole into a staging folder inside ``out`` first and
     only then renamed into place, so a kill while writing leaves none of the
     set. The manifest is written last: a set is complete when it lists it.
-    ``files`` maps names to bytes (a .tflite) or to JSON-able metadata.
+    ``outputs`` maps names to bytes (a .tflite) or to JSON-able metadata.
     """
     out = Path(out)
     encoded = {name: content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode()
-               for name, content in files.items()}
+               for name, content in outputs.items()}
     staging = Path(tempfile.mkdtemp(prefix=".export_staging_", dir=out))
     try:
         for name, content in encoded.items():
@@ -250,7 +251,7 @@ def publish(out, files):
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    io.write_json(out / MANIFEST, {
+    files.write_json(out / MANIFEST, {
         "files": {name: hashlib.sha256(content).hexdigest() for name, content in encoded.items()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })

@@ -4,7 +4,7 @@ tfmot 0.8 knows only Keras 2 (``tf_keras``) and switches ``tf.keras`` to it
 for the whole process, while ddnn_tf is Keras 3. So this module, which never
 imports either, describes the depth's standalone sub-net (layers, configs,
 weights) and its training data in a temporary folder, and
-``ddnn_tf/qat_worker.py`` rebuilds that sub-net in tf_keras in a subprocess,
+``ddnn_tf/export/qat_worker.py`` rebuilds that sub-net in tf_keras in a subprocess,
 checks it against the Keras 3 logits, fine-tunes it with fake quantization
 and converts it to int8 TFLite. Install with ``pip install ddnn_tf[qat]``
 plus ``pip install --no-deps tensorflow-model-optimization==0.8.1`` (tfmot's
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddnn_tf import io
+from ddnn_tf import errors
 
 REQUIRED_MODULES = ("tf_keras", "tensorflow_model_optimization")
 INSTALL_HINT = "pip install 'ddnn_tf[qat]' && pip install --no-deps tensorflow-model-optimization==0.8.1"
@@ -74,20 +74,20 @@ class Options:
 
     def __post_init__(self):
         if self.epochs < 1:
-            raise io.UsageError(f"--qat_epochs must be 1 or more, got {self.epochs}")
+            raise errors.UsageError(f"--qat_epochs must be 1 or more, got {self.epochs}")
         if self.examples < 1:
-            raise io.UsageError(f"--qat_examples must be 1 or more, got {self.examples}")
+            raise errors.UsageError(f"--qat_examples must be 1 or more, got {self.examples}")
         if not self.learning_rate > 0:
-            raise io.UsageError(f"--qat_learning_rate must be positive, got {self.learning_rate}")
+            raise errors.UsageError(f"--qat_learning_rate must be positive, got {self.learning_rate}")
         if self.prefer not in PREFERENCES:
-            raise io.UsageError(f"unknown --prefer {self.prefer!r}; valid choices: {', '.join(PREFERENCES)}")
+            raise errors.UsageError(f"unknown --prefer {self.prefer!r}; valid choices: {', '.join(PREFERENCES)}")
 
 
 def check_installed():
     """Raises a UsageError naming the install command when tf_keras or tfmot is missing."""
     missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
     if missing:
-        raise io.UsageError(
+        raise errors.UsageError(
             f"quantization-aware training needs {' and '.join(missing)}, which is not installed: {INSTALL_HINT}"
         )
 
@@ -95,9 +95,9 @@ def check_installed():
 def check_request(quantize, bundle):
     """Raises a UsageError unless QAT applies to this export and can run here."""
     if quantize != "int8":
-        raise io.UsageError(f"--qat_epochs trains for int8 files; it does not apply to --quantize {quantize}")
+        raise errors.UsageError(f"--qat_epochs trains for int8 files; it does not apply to --quantize {quantize}")
     if bundle:
-        raise io.UsageError("--qat_epochs trains single-depth files; drop --bundle (a bundle shares one set of weights)")
+        raise errors.UsageError("--qat_epochs trains single-depth files; drop --bundle (a bundle shares one set of weights)")
     check_installed()
 
 
@@ -183,7 +183,7 @@ def training_set(model, train_data, examples):
 
     images, labels = pipeline.take_examples(train_data, examples)
     if len(images) == 0:
-        raise io.UsageError("the training set is empty; quantization-aware training needs training images")
+        raise errors.UsageError("the training set is empty; quantization-aware training needs training images")
     teacher = model.subnet(model.full_depth).predict(images, batch_size=256, verbose=0)
     return images, labels, np.asarray(teacher, np.float32)
 
@@ -231,7 +231,7 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
             check_logits=check_logits,
             calibration_images=np.asarray(calibration_images, np.float32),
         )
-        # Run by path, not ``-m ddnn_tf.qat_worker``: importing the package would load Keras 3 beside Keras 2.
+        # Run by path, not ``-m ddnn_tf.export.qat_worker``: importing the package would load Keras 3 beside Keras 2.
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         result = subprocess.run([sys.executable, str(WORKER), str(folder)], capture_output=True, text=True, env=env)

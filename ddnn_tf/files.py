@@ -1,0 +1,89 @@
+"""Files that are never left half-written, and reading them with errors that name the file."""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ddnn_tf import errors
+
+
+def read_json(path, what):
+    """Reads a JSON file, or raises a UsageError that names it and what it should hold."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise errors.UsageError(f"{what} {path} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise errors.UsageError(f"{what} {path} is unreadable or corrupt: {error}") from None
+
+
+def load_model(path):
+    """Loads a ``.keras`` file, or raises a UsageError that says what is wrong with it."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise errors.UsageError(f"checkpoint {path} does not exist")
+    if not is_complete_archive(path):
+        raise errors.UsageError(f"checkpoint {path} is truncated or corrupt: not a complete .keras archive")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a damaged archive.
+        raise errors.UsageError(f"checkpoint {path} is corrupt or not a Keras model: {str(error).splitlines()[0]}") from None
+
+
+def is_complete_archive(path):
+    """Whether a ``.keras`` file is a whole zip archive (a killed write leaves a truncated one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def writable_dir(path, what="output directory"):
+    """Creates ``path`` if needed and checks that files can be written in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise errors.UsageError(f"cannot write to the {what} {path}: {error.strerror or error}") from None
+    return path
+
+
+def atomic_write(path, write):
+    """Calls ``write(temporary path)``, then renames the result onto ``path``.
+
+    A reader sees either the old file or the whole new one, never a part.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path, data):
+    def write(tmp):
+        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+    atomic_write(path, write)
+
+
+def save_model(model, path):
+    atomic_write(path, model.save)

@@ -1,0 +1,10 @@
+"""Running and timing exported files with the LiteRT runtime alone: no TensorFlow, no Keras.
+
+What a phone or an edge board needs, and all that ``python -m
+ddnn_tf.benchmark`` imports: ``pip install ai-edge-litert numpy`` is enough
+to run (``runner``) and time (``timing``) the files.
+"""
+
+from ddnn_tf.runtime.runner import QUANTIZE_MODES, Runner, validate
+
+__all__ = ["QUANTIZE_MODES", "Runner", "validate"]
