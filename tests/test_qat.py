@@ -72,7 +72,7 @@ def test_importing_ddnn_tf_loads_neither_tf_keras_nor_tfmot():
     ("ptq", 0.80, 0.95, "ptq"), ("qat", 0.95, 0.80, "qat"),
 ])
 def test_choose_keeps_the_more_accurate_file_unless_told(prefer, ptq, qat_accuracy, kept):
-    assert qat.choose(prefer, ptq, qat_accuracy) == kept
+    assert convert.choose(prefer, ptq, qat_accuracy) == kept
 
 
 def test_options_reject_bad_values():

@@ -158,6 +158,51 @@ def _check(validation, quantize, max_drop, what):
         )
 
 
+def choose(prefer, ptq_accuracy, qat_accuracy):
+    """``"qat"`` or ``"ptq"``: the file ``prefer`` names, or for "better" the more accurate (PTQ on a tie:
+    no retraining, closest to the trained model)."""
+    if prefer != "better":
+        return prefer
+    return "qat" if qat_accuracy > ptq_accuracy else "ptq"
+
+
+def better_int8(model, depth, run, options, training, calibration_images, images, labels, keras_logits, ptq,
+                float_io=False):
+    """Trains the QAT file of one depth (``qat``), validates it, and keeps it or the PTQ file.
+
+    Args:
+        options: a ``qat.Options``.
+        training: ``qat.training_set(...)``.
+        images, labels, keras_logits: the held-out images that validate both
+            files, and the Keras 3 sub-net's logits on them.
+        ptq: ``(flatbuffer, runner, validation)`` of the post-training int8 file.
+        float_io: float32 input and output, as the PTQ file was converted.
+
+    Returns:
+        ``(flatbuffer, runner, validation, fields)`` of the kept file;
+        ``fields`` go into its metadata: both accuracies, which was kept, and
+        the QAT report.
+    """
+    train_images, train_labels, teacher_logits = training
+    flatbuffer, report = qat.quantization_aware_int8(
+        model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
+        check_images=images[:qat.CHECK_IMAGES], calibration_images=calibration_images,
+        learning_rate=options.learning_rate, float_io=float_io,
+    )
+    runner = Runner(flatbuffer)
+    validation = validate(runner, keras_logits, labels, images)
+    ptq_accuracy, qat_accuracy = ptq[2]["tflite_accuracy"], validation["tflite_accuracy"]
+    kept = choose(options.prefer, ptq_accuracy, qat_accuracy)
+    fields = {
+        "int8_method": kept,
+        "ptq_int8_accuracy": ptq_accuracy,
+        "qat_int8_accuracy": qat_accuracy,
+        "qat": {**report, "examples": int(len(train_images)), "agreement": validation["agreement"]},
+    }
+    kept_file = (flatbuffer, runner, validation) if kept == "qat" else ptq
+    return (*kept_file, fields)
+
+
 def export_depths(model, depths, run, out, quantize, float_io, calibration_steps, eval_examples, max_drop, bundle,
                   qat_options=None):
     """Converts, validates and writes each depth (and the bundle); returns the metadata rows.
@@ -185,7 +230,7 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
         validation = validate(runner, keras_logits[depth], labels, images)
         qat_fields = {}
         if qat_options:
-            flatbuffer, runner, validation, qat_fields = qat.export_int8(
+            flatbuffer, runner, validation, qat_fields = better_int8(
                 model, depth, run, qat_options, training, calibration, images, labels, keras_logits[depth],
                 (flatbuffer, runner, validation), float_io,
             )

@@ -13,8 +13,9 @@ with 2.x).
 
     python -m ddnn_tf.export_tflite --depth 20 --qat_epochs 2
 
-The export keeps the better of the post-training (PTQ) and the QAT int8 file
-by accuracy on its held-out images, PTQ on a tie, unless ``--prefer``.
+The export (``convert.better_int8``) keeps the better of the post-training
+(PTQ) and the QAT int8 file by accuracy on its held-out images, PTQ on a tie,
+unless ``--prefer``.
 """
 
 import dataclasses
@@ -242,50 +243,3 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
         report = json.loads((folder / "report.json").read_text())
         flatbuffer = (folder / "model.tflite").read_bytes()
     return flatbuffer, {**settings, **report}
-
-
-def choose(prefer, ptq_accuracy, qat_accuracy):
-    """``"qat"`` or ``"ptq"``: the file ``prefer`` names, or for "better" the more accurate (PTQ on a tie:
-    no retraining, closest to the trained model)."""
-    if prefer != "better":
-        return prefer
-    return "qat" if qat_accuracy > ptq_accuracy else "ptq"
-
-
-def export_int8(model, depth, run, options, training, calibration_images, images, labels, keras_logits, ptq,
-                float_io=False):
-    """Trains the QAT file of one depth and keeps it or the PTQ file.
-
-    Args:
-        options: an ``Options``.
-        training: ``training_set(...)``.
-        images, labels, keras_logits: the held-out images that validate both
-            files, and the Keras 3 sub-net's logits on them.
-        ptq: ``(flatbuffer, runner, validation)`` of the post-training int8 file.
-        float_io: float32 input and output, as the PTQ file was converted.
-
-    Returns:
-        ``(flatbuffer, runner, validation, fields)`` of the kept file;
-        ``fields`` go into its metadata: both accuracies, which was kept, and
-        the QAT report.
-    """
-    from ddnn_tf import runtime
-
-    train_images, train_labels, teacher_logits = training
-    flatbuffer, report = quantization_aware_int8(
-        model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
-        check_images=images[:CHECK_IMAGES], calibration_images=calibration_images,
-        learning_rate=options.learning_rate, float_io=float_io,
-    )
-    runner = runtime.Runner(flatbuffer)
-    validation = runtime.validate(runner, keras_logits, labels, images)
-    ptq_accuracy, qat_accuracy = ptq[2]["tflite_accuracy"], validation["tflite_accuracy"]
-    kept = choose(options.prefer, ptq_accuracy, qat_accuracy)
-    fields = {
-        "int8_method": kept,
-        "ptq_int8_accuracy": ptq_accuracy,
-        "qat_int8_accuracy": qat_accuracy,
-        "qat": {**report, "examples": int(len(train_images)), "agreement": validation["agreement"]},
-    }
-    kept_file = (flatbuffer, runner, validation) if kept == "qat" else ptq
-    return (*kept_file, fields)
