@@ -9,9 +9,9 @@ from ddnn_tf import errors
 DEFAULT_WORKDIR = "runs/mnist_resnet34"  # every CLI's default --workdir: the run make demo trains
 
 
-def _fail(message):
+def _fail(message, status=2):
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)
 
 
 def _parse_flags(argv):
@@ -99,7 +99,7 @@ def _unknown_override(argv, default=None):
 
 
 def run_cli(main):
-    """Runs an absl ``main``; bad flags or a ``UsageError`` give one line and exit status 2."""
+    """Runs an absl ``main``: bad flags or a ``UsageError`` give one line and exit status 2, a ``CommandFailed`` 1."""
 
     def checked_main(argv):
         logging.set_verbosity(logging.ERROR)  # TensorFlow's INFO and retracing lines would bury the results
@@ -107,5 +107,7 @@ def run_cli(main):
             main(argv)
         except errors.UsageError as error:
             _fail(error)
+        except errors.CommandFailed as error:
+            _fail(error, status=1)
 
     app.run(checked_main, flags_parser=_parse_flags)

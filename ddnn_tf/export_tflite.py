@@ -74,9 +74,9 @@ def main(argv):
             _MAX_DROP.value, _BUNDLE.value, qat_options,
         )
     except convert.ValidationError as error:
-        raise SystemExit(f"error: validation failed, no file written: {error}")
+        raise errors.CommandFailed(f"validation failed, no file written: {error}") from None
     except qat.QatError as error:
-        raise SystemExit(f"error: {error}; no file written")
+        raise errors.CommandFailed(f"{error}; no file written") from None
     print(convert.format_rows(rows))
     for row in rows:
         if "int8_method" in row:

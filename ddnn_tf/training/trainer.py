@@ -345,8 +345,8 @@ def fit_one(make_model, config, directory, train_data, validation_data, strategy
             verbose=1 if sys.stdout.isatty() else 2,
         )
     if stop_on_nan.stopped_at is not None:
-        raise SystemExit(
-            f"error: the loss became NaN at batch {stop_on_nan.stopped_at}; nothing more was saved. "
+        raise errors.CommandFailed(
+            f"the loss became NaN at batch {stop_on_nan.stopped_at}; nothing more was saved. "
             "Lower --config.optimizer.learning_rate or use float32."
         )
     files.save_model(model, Path(directory) / "model.keras")
