@@ -76,5 +76,17 @@ def run_cli(module, *args, timeout=600, env=None, cwd=REPO):
     )
 
 
+def assert_matches_schema(name, document):
+    """Checks ``document`` against ``docs/schemas/<name>.schema.json``, the one definition of that file's format."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((REPO / "docs" / "schemas" / f"{name}.schema.json").read_text())
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+                for e in jsonschema.Draft202012Validator(schema).iter_errors(document)]
+    assert not problems, f"not a valid {name}: " + "; ".join(problems[:5])
+
+
 def error_lines(result):
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]

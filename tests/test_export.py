@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from conftest import error_lines, run_cli
+from conftest import assert_matches_schema, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import files, runtime
@@ -36,6 +36,7 @@ def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
     for row in rows:
         path = tmp_path / row["file"]
         meta = json.loads(path.with_suffix(".json").read_text())
+        assert_matches_schema("export_metadata", meta)
         assert meta["file_bytes"] == path.stat().st_size
         assert meta["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
         assert meta["examples"] == 200 and meta["agreement"] > 0.9
@@ -72,6 +73,7 @@ def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp
     flatbuffer = bundle.read_bytes()
     assert set(Interpreter(model_content=flatbuffer).get_signature_list()) == {"depth_20", "depth_32"}
     meta = json.loads(bundle.with_suffix(".json").read_text())
+    assert_matches_schema("export_metadata", meta)
     tolerance = 1e-4 if quantize == "float32" else 0.5
     for signature in ("depth_20", "depth_32"):
         assert meta["signatures"][signature]["single_file_max_difference"] <= tolerance
@@ -105,6 +107,7 @@ def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
                      "--eval_examples=50")
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "benchmark.json").read_text())
+    assert_matches_schema("benchmark", report)
     assert report["schema"] == timing.SCHEMA and report["device"]["kind"] == "host"
     assert [(r["depth"], r["threads"]) for r in report["results"]] == [(20, 1), (20, 2), (32, 1), (32, 2)]
     for r in report["results"]:

@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, error_lines, run_cli, tiny_run_config
+from conftest import REPO, assert_matches_schema, error_lines, run_cli, tiny_run_config
 
 from ddnn_tf import errors, files, merge_reports, runtime
 from ddnn_tf.data import pipeline
@@ -141,6 +141,7 @@ def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
 
 def test_report_written_by_python_is_read_and_written_back_by_kotlin(kotlin_jar, monkeypatch, tmp_path):
     report = _host_report(monkeypatch, tmp_path, budget_ms=0.5)
+    assert_matches_schema("benchmark", report)
     assert len(report["results"]) == 6 and report["results"][2]["signature"] == "depth_20"
     files.write_json(tmp_path / "python.json", report)
     assert kotlin_tool(kotlin_jar, "roundtrip", tmp_path / "python.json", tmp_path / "kotlin.json") == {"results": 6}
@@ -387,6 +388,7 @@ def test_benchmark_model_report_is_read_and_written_back_by_kotlin(kotlin_jar, t
     out = tmp_path / "phone.json"
     assert parse_benchmark_model.main(["--runs", str(runs), "--out", str(out), "--device_name", "Pixel 8"]) == 0
     report = json.loads(out.read_text())
+    assert_matches_schema("benchmark", report)
     assert [(r["depth"], r["median_ms"]) for r in report["results"]] == [(20, None), (32, 2.109)]
     assert kotlin_tool(kotlin_jar, "roundtrip", out, tmp_path / "back.json") == {"results": 2}
     assert json.loads((tmp_path / "back.json").read_text()) == report
@@ -453,6 +455,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
                     for suffix in ("tflite", "json"))
     assert sorted(os.listdir(tmp_path / "device")) == pushed
     report = json.loads(out.read_text())
+    assert_matches_schema("benchmark", report)
     assert report["device"] == {"name": "Fake Phone 9", "kind": "android", "machine": "arm64-v8a",
                                 "system": "Android 15 (API 35)",
                                 "runtime": "benchmark_model (TFLite benchmark tool), CPU (XNNPACK)"}

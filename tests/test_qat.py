@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from conftest import REPO, error_lines, run_cli
+from conftest import REPO, assert_matches_schema, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import errors, files, runtime
@@ -184,6 +184,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert result.returncode == 0, result.stderr[-3000:]
     path = tmp_path / "out" / f"resnet32_depth{DEPTH}_int8.tflite"
     meta = json.loads(path.with_suffix(".json").read_text())
+    assert_matches_schema("export_metadata", meta)
     assert meta["int8_method"] == "qat" and meta["tflite_accuracy"] == meta["qat_int8_accuracy"]
     assert 0 <= meta["ptq_int8_accuracy"] <= 1
     assert "kept qat" in result.stdout

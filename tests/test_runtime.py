@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, assert_matches_schema
 
 TINY_FILE = REPO / "tests" / "data" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
 # Run a module as `python -m` would, with TensorFlow and Keras made unimportable.
@@ -28,6 +28,7 @@ def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
     result = _run("ddnn_tf.benchmark", TINY_FILE, "--threads=1,2", "--runs=20", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert_matches_schema("benchmark", report)
     rows = report["results"]
     assert [row["threads"] for row in rows] == [1, 2]
     assert all(0 < row["median_ms"] <= row["p99_ms"] and row["io_ms"] >= 0 for row in rows)
