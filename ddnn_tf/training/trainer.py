@@ -190,6 +190,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
     ``state.json`` names the last completed epoch; it is written after that
     epoch's file, so it never points at a file that is not complete. Only the
     last ``keep`` epoch files stay: an ImageNet run would otherwise fill a disk.
+
+    Not Keras's own callbacks, because neither does this: ``ModelCheckpoint``
+    calls ``model.save`` on the final path (a kill mid-write leaves a
+    truncated ``.keras`` file that resuming would then read) and never deletes
+    old epochs; ``BackupAndRestore`` keeps one backup in its own format,
+    deletes it when training ends, and leaves no per-epoch ``.keras`` files
+    or ``best.keras`` for users to load.
     """
 
     def __init__(self, directory, monitor, keep=2):
