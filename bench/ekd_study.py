@@ -200,12 +200,10 @@ def pilot(args):
     print(f"best distilled arm on validation: {best}; best candidate for the fifth arm: {best_candidate}")
 
 
-def study(args):
-    from ddnn_tf import files
-    from ddnn_tf.plots import save_line_plot
-
+def train_and_read(args, arms):
+    """Trains what ``arms`` lack (with ``--train``); returns the complete seeds, the depths,
+    ``{arm: {depth: [test top-1 per complete seed]}}`` and the records."""
     seeds = [int(s) for s in args.seeds.split(",")]
-    arms = list(ARMS) + ([args.best] if args.best and args.best not in ARMS else [])
     if args.train:
         run_all([(arm, seed) for seed in seeds for arm in arms], args)
     records = read_records(args, arms, seeds)
@@ -214,6 +212,16 @@ def study(args):
         raise SystemExit("error: no seed has a record for every arm yet; run with --train")
     depths = sorted(records[(arms[0], complete[0])]["test_top1"], key=int)
     top1 = {arm: {d: [records[(arm, s)]["test_top1"][d] for s in complete] for d in depths} for arm in arms}
+    return complete, depths, top1, records
+
+
+def study(args):
+    from ddnn_tf import files
+    from ddnn_tf.plots import save_line_plot
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    arms = list(ARMS) + ([args.best] if args.best and args.best not in ARMS else [])
+    complete, depths, top1, records = train_and_read(args, arms)
     table = {arm: {d: {"mean": statistics.fmean(v), "per_seed": v} for d, v in by_depth.items()}
              for arm, by_depth in top1.items()}
     room = statistics.fmean(
@@ -273,16 +281,8 @@ def bn_study(args):
     """BN keyed by path and recalibrated shared BN against private BN, on one DDNN arm, every seed."""
     from ddnn_tf import files
 
-    seeds = [int(s) for s in args.seeds.split(",")]
     arms = [args.arm] + [f"{args.arm}_bn_{mode}" for mode in BN_TWINS]
-    if args.train:
-        run_all([(arm, seed) for seed in seeds for arm in arms], args)
-    records = read_records(args, arms, seeds)
-    complete = [seed for seed in seeds if all((arm, seed) in records for arm in arms)]
-    if not complete:
-        raise SystemExit("error: no seed has a record for every BN mode yet; run with --train")
-    depths = sorted(records[(arms[0], complete[0])]["test_top1"], key=int)
-    top1 = {arm: {d: [records[(arm, s)]["test_top1"][d] for s in complete] for d in depths} for arm in arms}
+    complete, depths, top1, records = train_and_read(args, arms)
     minutes = {arm: statistics.fmean(records[(arm, s)]["train_seconds"] for s in complete) / 60 for arm in arms}
     print(f"\n{args.arm}: top-1 (%) on the 10,000 test digits by BN mode; seeds {complete}")
     print(f"{'BN':>22}" + "".join(f"{'depth ' + d:>10}" for d in depths) + f"{'min/run':>9}   minus private: mean [95% CI], p")
