@@ -84,3 +84,22 @@ def test_paired_differences_give_the_t_interval_and_p_value():
 )
 def test_decision_rule(shallow, full, room, expected):
     assert ekd_study.verdict(shallow, full, room) == expected
+
+
+def test_the_shipped_defaults_are_the_study_s_best_recipe_on_validation():
+    """Item 7 of the EKD issue: the defaults follow bench/results/ekd_study.json, chosen on validation digits."""
+    import json
+
+    from conftest import build_tiny
+
+    from ddnn_tf.config import base_config, load
+
+    study = json.loads((REPO / "bench" / "results" / "ekd_study.json").read_text())
+    chosen = load(ekd_study.CONFIG, ekd_study.ALL_ARMS[study["default_on_validation"]])
+    shipped = base_config()
+    assert shipped.mode == chosen.mode
+    if chosen.mode == "ekd":
+        assert shipped.ekd.to_dict() == chosen.ekd.to_dict()
+    model = build_tiny()
+    distils = (model.kd_weight, model.at_weight) != (0.0, 0.0)
+    assert distils == (chosen.mode == "ekd"), "DDNN's own defaults train as the chosen recipe does"

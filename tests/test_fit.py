@@ -30,11 +30,15 @@ def _ekd_total(model, batch):
     return float(model.ekd_losses(model.run_depths(images, model.depths, training=True), labels)["loss"])
 
 
+# DDNN's defaults train jointly (no distillation); these tests fit with EKD on.
+DISTILLING = {"kd_weight": 1.0, "at_weight": 50.0}
+
+
 @pytest.fixture(scope="module")
 def trained():
     """The tiny DDNN, its fit history and the EKD loss on a test batch before fitting."""
     keras.utils.set_random_seed(0)
-    model = _compile(build_tiny())
+    model = _compile(build_tiny(**DISTILLING))
     batch = next(iter(ddnn_tf.data.mnist("test", batch_size=256)))
     before = _ekd_total(model, batch)
     history = model.fit(_train_digits(), epochs=2, verbose=0)
@@ -78,7 +82,7 @@ def test_mirrored_strategy_fit():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
-        model = _compile(build_tiny())
+        model = _compile(build_tiny(**DISTILLING))
     batch = next(iter(ddnn_tf.data.mnist("test", batch_size=256)))
     before = _ekd_total(model, batch)
     history = model.fit(_train_digits(batch_size=64).take(12), epochs=1, verbose=0)
@@ -91,7 +95,7 @@ def test_mirrored_strategy_fit():
 def test_mixed_precision_fit(policy):
     keras.mixed_precision.set_dtype_policy(policy)
     try:
-        model = _compile(build_tiny())
+        model = _compile(build_tiny(**DISTILLING))
         # One step: float16 is emulated on CPU, slow, and one step shows the loss stays finite.
         history = model.fit(_train_digits(batch_size=16).take(1), epochs=1, verbose=0)
         images = next(iter(_train_digits(batch_size=8)))[0]
@@ -131,7 +135,7 @@ def test_progress_lines_appear_within_an_epoch(capsys):
     from ddnn_tf.training.trainer import ProgressLines
 
     ticks = iter(range(0, 10_000, 10))  # a clock that advances 10 s per reading
-    model = _compile(build_tiny())
+    model = _compile(build_tiny(**DISTILLING))
     model.fit(_train_digits().take(4), epochs=1, verbose=0,
               callbacks=[ProgressLines(every_seconds=15, clock=lambda: next(ticks))])
     lines = [line for line in capsys.readouterr().out.splitlines() if "epoch 1 step" in line]
@@ -143,7 +147,7 @@ def test_epoch_timer_logs_the_training_steps_alone_before_the_csv_logger(tmp_pat
     from ddnn_tf.training.trainer import EpochTimer
 
     clock = iter([0.0, 100.0]).__next__  # the epoch starts at 0 s, its validation at 100 s
-    model = _compile(build_tiny())
+    model = _compile(build_tiny(**DISTILLING))
     digits = _train_digits().take(2)
     model.fit(digits, validation_data=digits, epochs=1, verbose=0,
               callbacks=[EpochTimer(clock=clock), keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))])

@@ -23,8 +23,9 @@ class DDNN(keras.Model):
 
     A sub-net keeps the first blocks of every stage of the full net (ResNet-18
     is ResNet-34 with 2, 2, 2, 2 of its 3, 4, 6, 3 blocks). Calling the model
-    runs one depth; ``fit`` trains every depth on each batch, the full net
-    teaching the sub-nets online (Zhao et al., arXiv 2103.00793):
+    runs one depth; ``fit`` trains every depth on each batch, and with
+    ``kd_weight`` or ``at_weight`` above 0 the full net teaches the sub-nets
+    online (EKD, Zhao et al., arXiv 2103.00793):
 
         loss = CE(full) + sum over sub-nets of [CE(sub)
                + s * kd_weight * T^2 * KL(teacher_T || sub_T)
@@ -61,7 +62,12 @@ class DDNN(keras.Model):
             at 0, so every block starts as its shortcut and every depth as
             the same function (torchvision's ``zero_init_residual``).
         temperature: softening temperature of the KL term.
-        kd_weight: weight of the KL term.
+        kd_weight: weight of the KL term. 0 by default, with ``at_weight``:
+            cross-entropy of every depth alone (joint training) was the best
+            recipe on the EKD study's validation digits (docs/results.md,
+            section 1). The paper's form as the study ran it: ``kd_weight=1``,
+            ``at_weight=500``, no distillation for the first 30 % of steps,
+            full from 50 % (``distill_warmup_steps``, ``distill_ramp_steps``).
         at_weight: weight of the attention-transfer term.
         teacher: "full" (the full net teaches) or "ensemble" (the mean logits
             of every depth teach every depth, the full net included).
@@ -95,8 +101,8 @@ class DDNN(keras.Model):
         width=1.0,
         zero_init_residual=False,
         temperature=2.0,
-        kd_weight=1.0,
-        at_weight=50.0,
+        kd_weight=0.0,
+        at_weight=0.0,
         teacher="full",
         detach_teacher=True,
         attention="squared_mean",
