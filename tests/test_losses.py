@@ -76,3 +76,25 @@ def test_zscored_attention_map_has_zero_mean_and_unit_std_per_example():
 def test_unknown_attention_map_names_the_choices():
     with pytest.raises(ValueError, match="valid choices: squared_mean, zscored_sum"):
         losses.attention_map(np.zeros((1, 2, 2, 1), "float32"), "cosine")
+
+
+def test_the_qat_worker_computes_the_same_kl_with_tensorflow_alone():
+    """export/qat_worker.py (Keras 2) loads distill/kl.py by path and feeds it TensorFlow's functions."""
+    import importlib.util
+    import types
+
+    import tensorflow as tf
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("kl_by_path", REPO / "ddnn_tf" / "distill" / "kl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    worker_ops = types.SimpleNamespace(log_softmax=tf.nn.log_softmax, exp=tf.exp, sum=tf.reduce_sum)
+    rng = np.random.default_rng(7)
+    student, teacher = (rng.normal(scale=3.0, size=(6, 10)).astype(np.float32) for _ in range(2))
+    per_example = module.softened_kl(tf.constant(student), tf.constant(teacher), 3.0, worker_ops)
+    np.testing.assert_allclose(float(tf.reduce_mean(per_example)), float(losses.kd_loss(student, teacher, 3.0)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(tf.reduce_mean(per_example)), _reference_kd(student.astype(np.float64),
+                               teacher.astype(np.float64), 3.0), rtol=1e-5)

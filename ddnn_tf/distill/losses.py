@@ -8,6 +8,8 @@ measure.
 import keras
 from keras import ops
 
+from ddnn_tf.distill.kl import softened_kl
+
 
 def kd_loss(student_logits, teacher_logits, temperature):
     """Hinton's distillation loss, KL(teacher || student) on softened classes.
@@ -23,14 +25,8 @@ def kd_loss(student_logits, teacher_logits, temperature):
     Returns:
         A float32 scalar.
     """
-    student = ops.cast(student_logits, "float32") / temperature
-    teacher = ops.cast(teacher_logits, "float32") / temperature
-    teacher_log_probs = ops.log_softmax(teacher, axis=-1)
-    kl = ops.sum(
-        ops.exp(teacher_log_probs) * (teacher_log_probs - ops.log_softmax(student, axis=-1)),
-        axis=-1,
-    )
-    return ops.mean(kl) * (temperature**2)
+    kl = softened_kl(ops.cast(student_logits, "float32"), ops.cast(teacher_logits, "float32"), temperature, ops)
+    return ops.mean(kl)
 
 
 ATTENTION_MAPS = ("squared_mean", "zscored_sum")

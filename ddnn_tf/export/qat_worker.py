@@ -5,8 +5,9 @@
 ``<folder>`` holds what ``ddnn_tf.export.qat`` wrote: ``spec.json`` (the sub-net's
 layers and the settings), ``weights.npz`` and ``data.npz``. This writes
 ``model.tflite`` and ``report.json`` there, or prints ``error: ...`` and exits
-1. It imports nothing from ddnn_tf: tfmot 0.8 needs tf_keras (Keras 2), and
-the package is Keras 3.
+1. It imports nothing from ddnn_tf but ``distill/kl.py`` (by path, the KL
+term it shares with training): tfmot 0.8 needs tf_keras (Keras 2), and the
+package is Keras 3.
 
 Steps: rebuild the sub-net in tf_keras layer by layer (same names and
 configs), copy the weights, fail unless its float logits equal the Keras 3
@@ -17,9 +18,11 @@ short fine-tuning); fine-tune with BN frozen, distilling from the float full
 net; convert to batch-1 int8 TFLite.
 """
 
+import importlib.util
 import json
 import os
 import sys
+import types
 from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # must be set before TensorFlow is imported
@@ -30,6 +33,20 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 quantize = tfmot.quantization.keras
+
+
+def _load_softened_kl():
+    """``ddnn_tf/distill/kl.py``'s function, loaded by path: importing the package would load Keras 3."""
+    path = Path(__file__).resolve().parents[1] / "distill" / "kl.py"
+    spec = importlib.util.spec_from_file_location("ddnn_tf_distill_kl", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.softened_kl
+
+
+softened_kl = _load_softened_kl()
+# TensorFlow's functions under the names keras.ops gives them, for softened_kl.
+TF_OPS = types.SimpleNamespace(log_softmax=tf.nn.log_softmax, exp=tf.exp, sum=tf.reduce_sum)
 
 
 class WorkerError(Exception):
@@ -198,10 +215,7 @@ def distillation_loss(num_classes, temperature, kd_weight):
         labels = tf.cast(y_true[:, 0], tf.int32)
         teacher = y_true[:, 1:1 + num_classes]
         ce = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
-        teacher_log_probs = tf.nn.log_softmax(teacher / temperature)
-        student_log_probs = tf.nn.log_softmax(y_pred / temperature)
-        kl = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
-        return ce + kd_weight * temperature**2 * kl
+        return ce + kd_weight * softened_kl(y_pred, teacher, temperature, TF_OPS)
 
     return loss
 
