@@ -24,5 +24,6 @@ def get_config():
     # config's ekd.* (attention weight 500, no distillation for the first 30 %
     # of training, full from 50 %).
     config.mode = "ekd"
+    config.model.bn = "private"  # as the study ran (its bn twins measure path and shared against it)
     config.bn_recalibration_batches = 0  # private BN: each depth keeps its own statistics
     return config

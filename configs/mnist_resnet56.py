@@ -12,6 +12,7 @@ from ddnn_tf.config import mnist_config
 def get_config():
     config = mnist_config("resnet56", batch_size=64)
     config.mode = "ekd"
+    config.model.bn = "private"
     config.ekd.at_weight = 50.0
     config.ekd.distill_start = 0.0
     config.ekd.distill_full = 0.0
