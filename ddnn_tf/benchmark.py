@@ -63,7 +63,6 @@ def main(argv):
     print(f"Wrote {out / 'benchmark.json'} and {out / 'accuracy_vs_latency.png'}")
 
 
-
 def command():
     """``python -m ddnn_tf.benchmark`` and the ``ddnn-benchmark`` console script."""
     cli.run_cli(main)

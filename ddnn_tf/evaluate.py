@@ -24,7 +24,6 @@ def main(argv):
     evaluation.report(_WORKDIRS.value, _OUT.value, latency_runs=_LATENCY_RUNS.value)
 
 
-
 def command():
     """``python -m ddnn_tf.evaluate`` and the ``ddnn-evaluate`` console script."""
     cli.run_cli(main)

@@ -85,7 +85,6 @@ def main(argv):
     print(f"Wrote {len(rows)} file(s) with their .json metadata to {out}")
 
 
-
 def command():
     """``python -m ddnn_tf.export_tflite`` and the ``ddnn-export`` console script."""
     cli.run_cli(main)

@@ -29,7 +29,6 @@ def main(argv):
         evaluation.report([_WORKDIR.value], latency=False)
 
 
-
 def command():
     """``python -m ddnn_tf.train`` and the ``ddnn-train`` console script."""
     cli.run_cli(main)
