@@ -79,9 +79,8 @@ def test_unknown_attention_map_names_the_choices():
 
 
 def test_the_qat_worker_computes_the_same_kl_with_tensorflow_alone():
-    """export/qat_worker.py (Keras 2) loads distill/kl.py by path and feeds it TensorFlow's functions."""
+    """export/qat_worker.py (Keras 2) loads distill/kl.py by path and feeds it kl.tensorflow_ops()."""
     import importlib.util
-    import types
 
     import tensorflow as tf
 
@@ -90,7 +89,7 @@ def test_the_qat_worker_computes_the_same_kl_with_tensorflow_alone():
     spec = importlib.util.spec_from_file_location("kl_by_path", REPO / "ddnn_tf" / "distill" / "kl.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    worker_ops = types.SimpleNamespace(log_softmax=tf.nn.log_softmax, exp=tf.exp, sum=tf.reduce_sum)
+    worker_ops = module.tensorflow_ops()
     rng = np.random.default_rng(7)
     student, teacher = (rng.normal(scale=3.0, size=(6, 10)).astype(np.float32) for _ in range(2))
     per_example = module.softened_kl(tf.constant(student), tf.constant(teacher), 3.0, worker_ops)

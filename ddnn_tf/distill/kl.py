@@ -1,9 +1,11 @@
 """The KL term of distillation, written once for Keras 3 (training) and for TensorFlow under Keras 2 (QAT).
 
-It imports nothing: ``ops`` is ``keras.ops`` in ``losses.kd_loss``, and
-TensorFlow's functions under the same names in ``export/qat_worker.py``,
+It imports nothing of the package: ``ops`` is ``keras.ops`` in
+``losses.kd_loss``, and ``tensorflow_ops()`` in ``export/qat_worker.py``,
 which must not import Keras 3 and so loads this file by its path.
 """
+
+import types
 
 
 def softened_kl(student_logits, teacher_logits, temperature, ops):
@@ -16,3 +18,10 @@ def softened_kl(student_logits, teacher_logits, temperature, ops):
     student_log_probs = ops.log_softmax(student_logits / temperature, axis=-1)
     kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
     return kl * (temperature**2)
+
+
+def tensorflow_ops():
+    """TensorFlow's functions under the names ``keras.ops`` gives them, for ``softened_kl`` without Keras 3."""
+    import tensorflow as tf
+
+    return types.SimpleNamespace(log_softmax=tf.nn.log_softmax, exp=tf.exp, sum=tf.reduce_sum)

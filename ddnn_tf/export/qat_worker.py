@@ -22,7 +22,6 @@ import importlib.util
 import json
 import os
 import sys
-import types
 from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # must be set before TensorFlow is imported
@@ -35,18 +34,17 @@ import tf_keras as keras  # noqa: E402
 quantize = tfmot.quantization.keras
 
 
-def _load_softened_kl():
-    """``ddnn_tf/distill/kl.py``'s function, loaded by path: importing the package would load Keras 3."""
+def _load_kl():
+    """``ddnn_tf/distill/kl.py``, loaded by path: importing the package would load Keras 3."""
     path = Path(__file__).resolve().parents[1] / "distill" / "kl.py"
     spec = importlib.util.spec_from_file_location("ddnn_tf_distill_kl", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.softened_kl
+    return module
 
 
-softened_kl = _load_softened_kl()
-# TensorFlow's functions under the names keras.ops gives them, for softened_kl.
-TF_OPS = types.SimpleNamespace(log_softmax=tf.nn.log_softmax, exp=tf.exp, sum=tf.reduce_sum)
+kl = _load_kl()
+TF_OPS = kl.tensorflow_ops()
 
 
 class WorkerError(Exception):
@@ -215,7 +213,7 @@ def distillation_loss(num_classes, temperature, kd_weight):
         labels = tf.cast(y_true[:, 0], tf.int32)
         teacher = y_true[:, 1:1 + num_classes]
         ce = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
-        return ce + kd_weight * softened_kl(y_pred, teacher, temperature, TF_OPS)
+        return ce + kd_weight * kl.softened_kl(y_pred, teacher, temperature, TF_OPS)
 
     return loss
 
