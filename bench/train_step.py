@@ -25,6 +25,20 @@ import tensorflow as tf
 
 import ddnn_tf
 from ddnn_tf import files
+from ddnn_tf.config import base_config
+from ddnn_tf.training import trainer
+
+
+def ekd_model(arch, bn, image_shape=(32, 32, 3)):
+    """The DDNN of ``mode=ekd``, as ``python -m ddnn_tf.train`` builds it: every distillation term on.
+
+    Not ``build_ddnn``'s defaults, which train jointly: the step timed here is EKD's.
+    """
+    config = base_config()
+    config.mode = "ekd"
+    config.model.arch = arch
+    config.model.bn = bn
+    return trainer.build_model(config, 10, image_shape)
 
 
 def step_function(model):
@@ -50,9 +64,9 @@ def main():
     labels = tf.random.uniform((args.batch,), 0, 10, tf.int32)
     batch = tf.data.Dataset.from_tensors((images, labels)).repeat()
     candidates = {
-        "ekd_shared_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="shared"),
-        "ekd_private_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="private"),
-        "ekd_path_bn": ddnn_tf.build_ddnn(args.arch, 10, shape, bn="path"),
+        "ekd_shared_bn": ekd_model(args.arch, "shared", shape),
+        "ekd_private_bn": ekd_model(args.arch, "private", shape),
+        "ekd_path_bn": ekd_model(args.arch, "path", shape),
     }
     depths = candidates["ekd_shared_bn"].depths
     for depth in depths:

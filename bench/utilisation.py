@@ -20,7 +20,7 @@ import tensorflow as tf
 
 import ddnn_tf
 from ddnn_tf import files
-from train_step import step_function  # bench/ is on sys.path when run as a script
+from train_step import ekd_model, step_function  # bench/ is on sys.path when run as a script
 
 
 def matmul_peak_flops(sizes=(1024, 2048, 4096), repeats=5):
@@ -66,7 +66,7 @@ def main():
     peak = matmul_peak_flops()
     images = tf.random.normal((args.batch, 32, 32, 3))
     labels = tf.random.uniform((args.batch,), 0, 10, tf.int32)
-    ddnn = ddnn_tf.build_ddnn(args.arch, 10, (32, 32, 3), bn="shared")
+    ddnn = ekd_model(args.arch, "shared")
     rows = []
     nominal_macs = sum(ddnn.multiply_accumulates(depth) for depth in ddnn.depths)
     seconds = step_seconds(ddnn, images, labels, args.repeats)
