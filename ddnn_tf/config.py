@@ -43,8 +43,8 @@ def base_config():
     config.model.arch = "resnet56"
     config.model.depths = ()  # () for every standard depth nested in the arch
     config.model.stem = "auto"  # auto | imagenet | cifar
-    # path | private | shared: see docs/design.md. path: as accurate as private on the
-    # EKD study (every depth within 0.02 points) and within 1.1 % of shared BN's step.
+    # path | private | shared: see docs/design.md. path: within noise of private on the
+    # EKD study's validation digits (every depth) and within 2 % of shared BN's step.
     config.model.bn = "path"
     config.model.width = 1.0  # channel multiplier of every stage
     config.model.zero_init_residual = False  # last BN scale of every residual branch starts at 0

@@ -52,8 +52,8 @@ class DDNN(keras.Model):
             reach it by the same path, so see the same input, and private to
             each group of them otherwise: every depth keeps its own
             statistics, and a block several depths reach by one path is
-            computed once per step; as accurate as "private" on the EKD study
-            and within 1.1 % of "shared" BN's step), "private" (a block whose
+            computed once per step; within noise of "private" on the EKD
+            study and within 2 % of "shared" BN's step), "private" (a block whose
             input differs between depths has its own BN per depth) or
             "shared" (one BN per layer for every depth: the standard parameter
             count, but the depths' moving statistics blend, so a depth must be
