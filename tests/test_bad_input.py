@@ -29,6 +29,8 @@ CASES = {
     "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private, path"),
     "unknown teacher": ([*TRAIN, "--config.ekd.teacher=foo"], {}, "valid choices: full, ensemble"),
     "negative temperature": ([*TRAIN, "--config.ekd.temperature=-1"], {}, "ekd.temperature must be above 0"),
+    "warm-up as long as training": ([*TRAIN, "--config.epochs=1", "--config.optimizer.warmup_epochs=1"], {},
+                                    "optimizer.warmup_epochs must be at least 0 and below epochs (1)"),
     "multi_worker without TF_CONFIG": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": ""},
                                        "reads the cluster from TF_CONFIG, which is not set"),
     "malformed TF_CONFIG": ([*TRAIN, "--config.strategy=multi_worker"], {"TF_CONFIG": "{cluster"},

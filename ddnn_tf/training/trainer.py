@@ -407,7 +407,11 @@ def check_config(config):
     _check_range("ekd.label_smoothing", config.ekd.label_smoothing, 0, 1)
     _check_range("optimizer.learning_rate", config.optimizer.learning_rate, 0, low_inclusive=False)
     _check_range("optimizer.weight_decay", config.optimizer.weight_decay, 0)
-    _check_range("optimizer.warmup_epochs", config.optimizer.warmup_epochs, 0, config.epochs)
+    if not 0 <= config.optimizer.warmup_epochs < config.epochs:
+        raise errors.UsageError(
+            f"optimizer.warmup_epochs must be at least 0 and below epochs ({config.epochs}), so that the learning "
+            f"rate has steps left to decay over; got {config.optimizer.warmup_epochs}"
+        )
     _check_range("cpu_replicas", config.cpu_replicas, 0)
     _check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
     if config.strategy == "multi_worker":
