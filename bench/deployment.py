@@ -2,10 +2,10 @@
 
     python bench/deployment.py [--arch resnet56] [--threads 1] [--runs 200] [--out bench/results/deployment.json]
 
-Each depth of a DDNN is exported as ddnn_tf exports it (``model.subnet``),
-and a plain CIFAR ResNet of the same depth is built here from stock Keras
-layers and ops only (not from ddnn_tf) and converted with the same converter
-settings; both in int8 and float32, batch 1. Latency is the median of
+Each depth of a DDNN is exported as ddnn_tf exports it (``model.subnet``
+on uint8 pixels), and a plain CIFAR ResNet of the same depth, normalising the
+same pixels first, is built here from stock Keras layers and ops only (not
+from ddnn_tf) and converted with the same converter settings; both in int8 and float32, batch 1. Latency is the median of
 ``--runs`` interleaved timed runs, in a new random order each round. The
 ratio ddnn_tf / plain should be 1.
 """
@@ -26,11 +26,15 @@ from ddnn_tf import files, runtime
 from ddnn_tf.export import convert
 
 
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # any statistics: latency does not depend on them
+
+
 def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
-    """He et al.'s CIFAR ResNet (option-A shortcuts) from stock Keras layers and ops."""
+    """He et al.'s CIFAR ResNet (option-A shortcuts) on uint8 pixels, from stock Keras layers and ops."""
     blocks = (depth - 2) // 6
-    inputs = keras.Input(input_shape, batch_size=1)
-    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+    inputs = keras.Input(input_shape, batch_size=1, dtype="uint8")
+    x = (ops.cast(inputs, "float32") / 255.0 - np.float32(MEAN)) / np.float32(STD)
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(x)))
     for stage, width in enumerate((16, 32, 64)):
         for block in range(blocks):
             strides = 2 if stage > 0 and block == 0 else 1
@@ -77,11 +81,13 @@ def main():
 
     keras.utils.set_random_seed(0)
     model = ddnn_tf.build_ddnn(args.arch, 10, (32, 32, 3))
-    calibration = np.random.default_rng(0).normal(size=(32, 32, 32, 3)).astype(np.float32)
+    calibration = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)).astype(np.uint8)
+    pixel_statistics = {"mean": MEAN, "std": STD}
     flatbuffers = {}
     for quantize in ("int8", "float32"):
         for depth in model.depths:
-            flatbuffers[("ddnn_tf", quantize, depth)] = convert.convert_depth(model, depth, quantize, calibration)
+            flatbuffers[("ddnn_tf", quantize, depth)] = convert.convert_depth(model, depth, quantize, calibration,
+                                                                             pixel_statistics)
             plain = plain_cifar_resnet(depth)
             flatbuffers[("plain", quantize, depth)] = convert.convert_model(plain, quantize, calibration)
     latency = median_latencies(flatbuffers, args.threads, args.runs, calibration[0])

@@ -37,7 +37,7 @@ def main():
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rows = convert.export_depths(
-            model, list(model.depths), run, Path(folder), "int8", float_io=False, calibration_steps=200,
+            model, list(model.depths), run, Path(folder), "int8", float_output=False, calibration_steps=200,
             eval_examples=args.examples, max_drop=100.0, bundle=False, qat_options=qat_options,
         )
     minutes = (time.perf_counter() - start) / 60

@@ -10,7 +10,7 @@ import importlib
 
 from ddnn_tf import startup
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> the module that defines it, imported on first use
 _LAZY = {

@@ -6,8 +6,9 @@
     python -m ddnn_tf.export_tflite --depth 18 --qat_epochs 2   # int8 by PTQ and by QAT; keeps the better
 
 Each file ``<arch>_depth<N>_<quantize>.tflite`` is the standalone sub-net of
-that depth, with ``<name>.json`` beside it (shapes, normalisation, labels,
-quantization, cost, sha256, Keras and TFLite accuracy). A file is written only
+that depth on uint8 pixels (it normalises them inside), with ``<name>.json``
+beside it (shapes, labels, quantization, cost, sha256, Keras and TFLite
+accuracy). A file is written only
 after the LiteRT interpreter has run it on held-out data: float32 must match
 Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
 accuracy points. ``--bundle`` also writes one file with a ``depth_N``
@@ -29,7 +30,9 @@ _WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Run directory (h
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file (default: <workdir>/model.keras).")
 _DEPTH = flags.DEFINE_string("depth", "all", "A depth, a comma list of depths, or 'all'.")
 _QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(QUANTIZE_MODES)}.")
-_FLOAT_IO = flags.DEFINE_bool("float_io", False, "Keep float32 input and output on int8 files.")
+_FLOAT_OUTPUT = flags.DEFINE_bool(
+    "float_output", False, "Float32 logits out of int8 files (every file takes uint8 pixels in)."
+)
 _CALIBRATION = flags.DEFINE_integer("calibration_steps", 200, "Training images that calibrate int8.")
 _EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images that validate each file.")
 _MAX_DROP = flags.DEFINE_float("max_drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
@@ -70,7 +73,7 @@ def main(argv):
     out = files.writable_dir(_OUT.value or workdir / "export")
     try:
         rows = convert.export_depths(
-            model, depths, run, out, _QUANTIZE.value, _FLOAT_IO.value, _CALIBRATION.value, _EVAL.value,
+            model, depths, run, out, _QUANTIZE.value, _FLOAT_OUTPUT.value, _CALIBRATION.value, _EVAL.value,
             _MAX_DROP.value, _BUNDLE.value, qat_options,
         )
     except convert.ValidationError as error:

@@ -15,9 +15,8 @@ Takes the first ``--count`` images of the run's evaluation split through
 - with ``--predictions``: ``test_predictions.json``, the host LiteRT's top-1 class of every
   image for every signature of every file given, so that the app reports its agreement.
 
-The pipeline hands out normalised floats; the pixels are recovered by undoing
-``(pixel / 255 - mean) / std``, and the script checks that normalising them
-again gives back the pipeline's floats, so the phone sees the same images.
+The pixels are the pipeline's own (``pixels=True``), the input every exported
+file takes (it normalises inside), so the phone feeds them as they are.
 Run it from the repository root with the project's Python (it imports TensorFlow).
 """
 
@@ -33,24 +32,6 @@ if str(REPO) not in sys.path:
 
 FORMAT = "ddnn_tf.test_images/1"
 PREDICTIONS_FORMAT = "ddnn_tf.test_predictions/1"
-
-
-def to_pixels(images, mean, std):
-    """uint8 pixels of normalised float images, checked to normalise back to the same floats."""
-    mean = np.asarray(mean, np.float32)
-    std = np.asarray(std, np.float32)
-    pixels = np.clip(np.round((images.astype(np.float64) * std + mean) * 255), 0, 255).astype(np.uint8)
-    again = normalize(pixels, mean, std)
-    worst = float(np.max(np.abs(again - images))) if images.size else 0.0
-    if worst > 1e-5:
-        raise ValueError(f"the pipeline's images are not (pixel / 255 - mean) / std of uint8 pixels "
-                         f"(largest difference {worst:.3g}); the phone could not reproduce them")
-    return pixels
-
-
-def normalize(pixels, mean, std):
-    """``(pixel / 255 - mean) / std`` in float32, as ddnn_tf.data.pipeline and the app compute it."""
-    return (pixels.astype(np.float32) / np.float32(255) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
 def write_test_images(out, pixels, labels, label_names, dataset, split):
@@ -71,11 +52,10 @@ def write_test_images(out, pixels, labels, label_names, dataset, split):
     return description
 
 
-def host_predictions(paths, pixels, mean, std):
+def host_predictions(paths, pixels):
     """``{file name: {signature: [top-1 per image]}}`` from the host LiteRT, on the phone's exact input."""
     from ddnn_tf import runtime
 
-    images = normalize(pixels, mean, std)
     files = {}
     for path in map(Path, paths):
         flatbuffer = path.read_bytes()
@@ -83,7 +63,7 @@ def host_predictions(paths, pixels, mean, std):
         files[path.name] = {}
         for signature in signatures:
             runner = runtime.Runner(flatbuffer, signature)
-            files[path.name][signature] = [int(runner(image).argmax()) for image in images]
+            files[path.name][signature] = [int(runner(image).argmax()) for image in pixels]
     return files
 
 
@@ -108,17 +88,17 @@ def main(argv=None):
         run = files.read_json(workdir / "run.json", "run record")
         out = files.writable_dir(args.out or workdir / "export")
         data = ml_collections.ConfigDict(run["config"]["data"])
-        _, evaluation, info = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
+        _, evaluation, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), pixels=True)
         images, labels = pipeline.take_examples(evaluation, args.count)
         if len(labels) == 0:
             raise errors.UsageError("the evaluation split is empty")
-        pixels = to_pixels(images, info.mean, info.std)
-        description = write_test_images(out, pixels, labels, info.label_names, data.name, data.eval_split)
+        pixels = images.astype(np.uint8)
+        description = write_test_images(out, pixels, labels, run["data"]["label_names"], data.name, data.eval_split)
         if args.predictions:
             missing = [p for p in args.predictions if not Path(p).is_file()]
             if missing:
                 raise errors.UsageError(f"{missing[0]} does not exist")
-            predictions = host_predictions(args.predictions, pixels, info.mean, info.std)
+            predictions = host_predictions(args.predictions, pixels)
             files.write_json(out / "test_predictions.json", {"format": PREDICTIONS_FORMAT, "files": predictions})
     except (errors.UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

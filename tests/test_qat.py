@@ -21,7 +21,7 @@ from conftest import REPO, assert_matches_schema, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import errors, files, runtime
-from ddnn_tf.data import pipeline
+from ddnn_tf.data import normalization, pipeline
 from ddnn_tf.export import convert, qat
 
 DEPTH = 20
@@ -52,8 +52,9 @@ def trained(ekd_run):
 @pytest.fixture(scope="module")
 def held_out(trained):
     _, run = trained
-    _, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
-    return pipeline.take_examples(eval_data, 200)
+    _, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], pixels=True)
+    images, labels = pipeline.take_examples(eval_data, 200)
+    return images.astype(np.uint8), labels
 
 
 def test_importing_ddnn_tf_loads_neither_tf_keras_nor_tfmot():
@@ -101,12 +102,13 @@ def _randomize_batch_norms(model):
 
 @requires_qat
 def test_tf_keras_replica_matches_the_keras_3_subnet_before_qat(trained, held_out, tmp_path):
-    model, _ = trained
+    model, run = trained
     # The trained CIFAR-family run (zero-pad shortcuts, private BN), and an
     # ImageNet-stem ResNet-18 (max-pool, 1x1 shortcut convs with their own BN).
     imagenet = ddnn_tf.build_ddnn("resnet34", 10, (32, 32, 3), depths=(18, 34), stem="imagenet")
     _randomize_batch_norms(imagenet)
-    images = held_out[0][:64]
+    mean, std = (np.asarray(run["data"][key], np.float32) for key in ("mean", "std"))
+    images = normalization.normalize(held_out[0][:64].astype(np.float32), mean, std)  # what the sub-nets take
     cases = {"cifar": model.subnet(DEPTH), "imagenet": imagenet.subnet(18)}
     for name, subnet in cases.items():
         folder = tmp_path / name
@@ -165,7 +167,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     train_data, _, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
     ddnn_tf.recalibrate_bn(model, train_data)
     images, labels = held_out
-    keras_logits = model.subnet(DEPTH).predict(images, verbose=0)
+    keras_logits = model.subnet(DEPTH, statistics=run["data"]).predict(images, verbose=0)
     assert len(np.unique(keras_logits.argmax(-1))) >= 5
     workdir = tmp_path / "run"
     workdir.mkdir()
@@ -196,7 +198,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     flatbuffer = path.read_bytes()
     assert meta["sha256"] == hashlib.sha256(flatbuffer).hexdigest()
     interpreter = Interpreter(model_content=flatbuffer)
-    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8, "pixels in, as every exported file"
     assert list(interpreter.get_input_details()[0]["shape"]) == [1, 32, 32, 3]
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
     ops = runtime.op_names(flatbuffer)

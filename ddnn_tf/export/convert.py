@@ -1,4 +1,9 @@
-"""TFLite files of single depths and multi-depth bundles, validated before they are kept."""
+"""TFLite files of single depths and multi-depth bundles, validated before they are kept.
+
+Every file takes uint8 pixels in [0, 255] and normalises them inside
+(``PixelNormalization``, the training pipeline's arithmetic), so a phone or a
+board feeds an image's bytes as they are, whatever the quantize mode.
+"""
 
 import contextlib
 import hashlib
@@ -19,6 +24,7 @@ import ddnn_tf
 from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
 from ddnn_tf.export import qat
+from ddnn_tf.models import PixelNormalization
 from ddnn_tf.runtime import Runner, validate
 from ddnn_tf.startup import filtered_native_stderr
 
@@ -39,7 +45,7 @@ def _convert(converter):
         return converter.convert()
 
 
-def _configure(converter, quantize, calibration, float_io):
+def _configure(converter, quantize, calibration, float_output):
     """Sets a converter up for one quantize mode; ``calibration`` yields converter samples."""
     if quantize == "float32":
         return converter
@@ -48,15 +54,15 @@ def _configure(converter, quantize, calibration, float_io):
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
         converter.representative_dataset = calibration
-        # Builtin int8 kernels only: no Flex ops, no float fallback.
+        # Builtin int8 kernels only: no Flex ops, no float fallback. The uint8
+        # pixel input needs no input type: only float inputs are quantized.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not float_io:
-            converter.inference_input_type = tf.int8
+        if not float_output:
             converter.inference_output_type = tf.int8
     return converter
 
 
-def convert_model(keras_model, quantize, calibration_images, float_io=False):
+def convert_model(keras_model, quantize, calibration_images, float_output=False):
     """A single-input Keras model as a TFLite flatbuffer (bytes), in one quantize mode."""
 
     def calibration():
@@ -64,54 +70,56 @@ def convert_model(keras_model, quantize, calibration_images, float_io=False):
             yield [image[np.newaxis]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    return _convert(_configure(converter, quantize, calibration, float_io))
+    return _convert(_configure(converter, quantize, calibration, float_output))
 
 
-def convert_depth(model, depth, quantize, calibration_images, float_io=False):
-    """One depth's standalone sub-net as a batch-1 TFLite flatbuffer (bytes)."""
-    return convert_model(model.subnet(depth, batch_size=1), quantize, calibration_images, float_io)
+def convert_depth(model, depth, quantize, calibration_images, statistics, float_output=False):
+    """One depth's standalone sub-net on pixels as a batch-1 TFLite flatbuffer (bytes).
+
+    ``statistics`` is the run's ``{"mean": ..., "std": ...}``; ``calibration_images`` are uint8 pixels.
+    """
+    subnet = model.subnet(depth, batch_size=1, statistics=statistics)
+    return convert_model(subnet, quantize, calibration_images, float_output)
 
 
-def convert_bundle(model, depths, quantize, calibration_images, float_io=False):
-    """One TFLite flatbuffer with a ``depth_N`` signature per depth, variables shared."""
+def convert_bundle(model, depths, quantize, calibration_images, statistics, float_output=False):
+    """One TFLite flatbuffer with a ``depth_N`` signature per depth on pixels, variables shared."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    spec = tf.TensorSpec((1, *model.image_shape), tf.float32, name="image")
+    normalize = PixelNormalization(statistics["mean"], statistics["std"], name="pixel_normalization")
+    spec = tf.TensorSpec((1, *model.image_shape), tf.uint8, name="pixels")
     for depth in depths:
         archive.add_endpoint(
             name=signature_name(depth),
-            fn=lambda image, depth=depth: {"logits": model(image, depth=depth, training=False)},
+            fn=lambda pixels, depth=depth: {"logits": model(normalize(pixels), depth=depth, training=False)},
             input_signature=[spec],
         )
 
     def calibration():
         for depth in depths:
             for image in calibration_images:
-                yield signature_name(depth), {"image": image[np.newaxis]}
+                yield signature_name(depth), {"pixels": image[np.newaxis]}
 
     with tempfile.TemporaryDirectory() as saved_model:
         archive.write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             saved_model, signature_keys=[signature_name(depth) for depth in depths]
         )
-        return _convert(_configure(converter, quantize, calibration, float_io))
+        return _convert(_configure(converter, quantize, calibration, float_output))
 
 
-def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io):
+def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output):
     """The ``<name>.json`` written beside each file; ``run`` is the training run's record."""
-    info = run["data"]
     return {
         "arch": model.arch,
         "depth": depth,
         "blocks_per_stage": list(model.block_counts[depth]),
         "input_shape": [1, *model.image_shape],
-        "normalization": {"mean": list(info["mean"]), "std": list(info["std"]),
-                          "pixel_scale": "pixels / 255, then (x - mean) / std"},
-        "label_names": list(info["label_names"]),
+        "label_names": list(run["data"]["label_names"]),
         "data": run["config"]["data"],
         "seed": int(run["config"].get("seed", 0)),  # the held-out split depends on it
         "quantize": quantize,
-        "float_io": float_io,
+        "float_output": float_output,
         **runner.quantization(),
         "multiply_accumulates": int(model.multiply_accumulates(depth)),
         "parameters": model.parameter_count(depth),
@@ -167,16 +175,17 @@ def choose(prefer, ptq_accuracy, qat_accuracy):
 
 
 def better_int8(model, depth, run, options, training, calibration_images, images, labels, keras_logits, ptq,
-                float_io=False):
+                float_output=False):
     """Trains the QAT file of one depth (``qat``), validates it, and keeps it or the PTQ file.
 
     Args:
         options: a ``qat.Options``.
         training: ``qat.training_set(...)``.
-        images, labels, keras_logits: the held-out images that validate both
-            files, and the Keras 3 sub-net's logits on them.
+        calibration_images, images: uint8 pixels; ``images`` are the held-out
+            images that validate both files, with ``labels`` and
+            ``keras_logits``, the Keras 3 sub-net's logits on them.
         ptq: ``(flatbuffer, runner, validation)`` of the post-training int8 file.
-        float_io: float32 input and output, as the PTQ file was converted.
+        float_output: float32 output, as the PTQ file was converted.
 
     Returns:
         ``(flatbuffer, runner, validation, fields)`` of the kept file;
@@ -187,7 +196,7 @@ def better_int8(model, depth, run, options, training, calibration_images, images
     flatbuffer, report = qat.quantization_aware_int8(
         model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
         check_images=images[:qat.CHECK_IMAGES], calibration_images=calibration_images,
-        learning_rate=options.learning_rate, float_io=float_io,
+        learning_rate=options.learning_rate, float_output=float_output,
     )
     runner = Runner(flatbuffer)
     validation = validate(runner, keras_logits, labels, images)
@@ -203,8 +212,8 @@ def better_int8(model, depth, run, options, training, calibration_images, images
     return (*kept_file, fields)
 
 
-def export_depths(model, depths, run, out, quantize, float_io, calibration_steps, eval_examples, max_drop, bundle,
-                  qat_options=None):
+def export_depths(model, depths, run, out, quantize, float_output, calibration_steps, eval_examples, max_drop,
+                  bundle, qat_options=None):
     """Converts, validates and writes each depth (and the bundle); returns the metadata rows.
 
     With ``qat_options`` (a ``qat.Options``) each int8 depth is also trained
@@ -212,27 +221,30 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
     """
     if qat_options:
         qat.check_request(quantize, bundle)
-    train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), run["data"])
-    calibration, _ = pipeline.take_examples(train_data, calibration_steps)
+    statistics = run["data"]
+    train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), pixels=True)
+    calibration = pipeline.take_examples(train_data, calibration_steps)[0].astype(np.uint8)
     if quantize == "int8" and len(calibration) == 0:
         raise errors.UsageError("the calibration set is empty; set --calibration_steps to 1 or more")
     images, labels = pipeline.take_examples(eval_data, eval_examples)
+    images = images.astype(np.uint8)
     if len(images) == 0:
         raise errors.UsageError("the validation set is empty; set --eval_examples to 1 or more")
 
     prefix = f"{model.arch}_"
-    keras_logits = {depth: np.asarray(model.subnet(depth).predict(images, batch_size=256, verbose=0)) for depth in depths}
-    training = qat.training_set(model, train_data, qat_options.examples) if qat_options else None
+    keras_logits = {depth: np.asarray(model.subnet(depth, statistics=statistics).predict(images, batch_size=256, verbose=0))
+                    for depth in depths}
+    training = qat.training_set(model, train_data, qat_options.examples, statistics) if qat_options else None
     converted = {}
     for depth in depths:
-        flatbuffer = convert_depth(model, depth, quantize, calibration, float_io)
+        flatbuffer = convert_depth(model, depth, quantize, calibration, statistics, float_output)
         runner = Runner(flatbuffer)
         validation = validate(runner, keras_logits[depth], labels, images)
         qat_fields = {}
         if qat_options:
             flatbuffer, runner, validation, qat_fields = better_int8(
                 model, depth, run, qat_options, training, calibration, images, labels, keras_logits[depth],
-                (flatbuffer, runner, validation), float_io,
+                (flatbuffer, runner, validation), float_output,
             )
         _check(validation, quantize, max_drop, f"depth {depth}")
         converted[depth] = (flatbuffer, runner, validation, qat_fields)
@@ -243,19 +255,19 @@ def export_depths(model, depths, run, out, quantize, float_io, calibration_steps
     outputs = {}  # written together at the end: a killed export leaves none of them
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
         name = f"{prefix}depth{depth}_{quantize}"
-        meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io), **qat_fields}
+        meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output), **qat_fields}
         outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", **meta})
 
     if bundle:
-        flatbuffer = convert_bundle(model, depths, quantize, calibration, float_io)
+        flatbuffer = convert_bundle(model, depths, quantize, calibration, statistics, float_output)
         signatures = {}
         for depth in depths:
             runner = Runner(flatbuffer, signature_name(depth))
             validation = validate(runner, keras_logits[depth], labels, images)
             _check(validation, quantize, max_drop, f"bundle signature {signature_name(depth)}")
             signatures[signature_name(depth)] = {
-                **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_io),
+                **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output),
                 "single_file_max_difference": float(np.max(np.abs(validation["logits"] - converted[depth][2]["logits"]))),
             }
         name = f"{prefix}bundle_{quantize}"

@@ -178,19 +178,24 @@ def write_subnet(folder, subnet, settings):
                                         for layer in subnet.layers for index, weight in enumerate(layer.get_weights())})
 
 
-def training_set(model, train_data, examples):
-    """``(images, labels, full-net logits)`` of the first ``examples`` training images, for distillation."""
+def training_set(model, train_data, examples, statistics):
+    """``(uint8 pixels, labels, full-net logits)`` of the first ``examples`` training images, for distillation.
+
+    ``train_data`` yields pixels (``pipeline.load(..., pixels=True)``);
+    ``statistics`` is the run's ``{"mean": ..., "std": ...}``.
+    """
     from ddnn_tf.data import pipeline
 
     images, labels = pipeline.take_examples(train_data, examples)
     if len(images) == 0:
         raise errors.UsageError("the training set is empty; quantization-aware training needs training images")
-    teacher = model.subnet(model.full_depth).predict(images, batch_size=256, verbose=0)
+    images = images.astype(np.uint8)
+    teacher = model.subnet(model.full_depth, statistics=statistics).predict(images, batch_size=256, verbose=0)
     return images, labels, np.asarray(teacher, np.float32)
 
 
 def quantization_aware_int8(model, depth, run, train_images, train_labels, teacher_logits, epochs, check_images,
-                            calibration_images, learning_rate=1e-4, float_io=False, seed=0):
+                            calibration_images, learning_rate=1e-4, float_output=False, seed=0):
     """Fine-tunes one depth with fake int8 quantization; returns ``(int8 flatbuffer, report)``.
 
     The worker rebuilds the depth in tf_keras, fails unless its float logits
@@ -198,7 +203,9 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
     quantizes it with tfmot's default 8-bit scheme, trains it for ``epochs``
     on the training images with the run's distillation loss against
     ``teacher_logits`` (the float full net's), and converts it to a batch-1
-    int8 file (int8 input and output unless ``float_io``).
+    int8 file on uint8 pixels (int8 output unless ``float_output``). Images
+    are uint8 pixels; the worker normalises them with the run's statistics
+    for the replica, which takes normalised images as the Keras sub-net does.
 
     ``report`` holds the settings used and the worker's findings:
     ``replica_max_relative_difference``, ``activation_ranges`` (how many
@@ -208,7 +215,8 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
     """
     check_installed()
     subnet = model.subnet(depth)
-    check_logits = np.asarray(subnet.predict(check_images, batch_size=256, verbose=0), np.float32)
+    pixel_subnet = model.subnet(depth, statistics=run["data"])
+    check_logits = np.asarray(pixel_subnet.predict(check_images, batch_size=256, verbose=0), np.float32)
     settings = {
         "epochs": int(epochs),
         "batch_size": int(run["config"]["data"]["batch_size"]),
@@ -216,7 +224,9 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
         # The distillation the run trained with: CE + kd_weight * T^2 * KL(teacher_T || student_T).
         "temperature": float(model.temperature),
         "kd_weight": float(model.kd_weight),
-        "float_io": bool(float_io),
+        "float_output": bool(float_output),
+        "mean": [float(value) for value in run["data"]["mean"]],
+        "std": [float(value) for value in run["data"]["std"]],
         "seed": int(seed),
         "replica_tolerance": REPLICA_TOLERANCE,
     }
@@ -225,12 +235,12 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
         write_subnet(folder, subnet, settings)
         np.savez(
             folder / "data.npz",
-            train_images=np.asarray(train_images, np.float32),
+            train_images=np.asarray(train_images, np.uint8),
             train_labels=np.asarray(train_labels, np.int32),
             teacher_logits=np.asarray(teacher_logits, np.float32),
-            check_images=np.asarray(check_images, np.float32),
+            check_images=np.asarray(check_images, np.uint8),
             check_logits=check_logits,
-            calibration_images=np.asarray(calibration_images, np.float32),
+            calibration_images=np.asarray(calibration_images, np.uint8),
         )
         # Run by path, not ``-m ddnn_tf.export.qat_worker``: importing the package would load Keras 3 beside Keras 2.
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}

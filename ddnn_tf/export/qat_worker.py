@@ -5,9 +5,10 @@
 ``<folder>`` holds what ``ddnn_tf.export.qat`` wrote: ``spec.json`` (the sub-net's
 layers and the settings), ``weights.npz`` and ``data.npz``. This writes
 ``model.tflite`` and ``report.json`` there, or prints ``error: ...`` and exits
-1. It imports nothing from ddnn_tf but ``distill/kl.py`` (by path, the KL
-term it shares with training): tfmot 0.8 needs tf_keras (Keras 2), and the
-package is Keras 3.
+1. It imports nothing from ddnn_tf but ``distill/kl.py`` and
+``data/normalization.py`` (by path, the KL term and the pixel normalisation
+it shares with training and export): tfmot 0.8 needs tf_keras (Keras 2), and
+the package is Keras 3.
 
 Steps: rebuild the sub-net in tf_keras layer by layer (same names and
 configs), copy the weights, fail unless its float logits equal the Keras 3
@@ -15,7 +16,9 @@ ones; quantize with tfmot's default 8-bit scheme; start every activation
 range at the float replica's range on the calibration images (tfmot would
 start at [-6, 6] and move by a 0.001 moving average, far too slowly for a
 short fine-tuning); fine-tune with BN frozen, distilling from the float full
-net; convert to batch-1 int8 TFLite.
+net; convert to batch-1 int8 TFLite on uint8 pixels, normalising inside as
+every exported file does. The images arrive as uint8 pixels and are
+normalised once for the replica, which takes what the Keras sub-net takes.
 """
 
 import importlib.util
@@ -34,16 +37,17 @@ import tf_keras as keras  # noqa: E402
 quantize = tfmot.quantization.keras
 
 
-def _load_kl():
-    """``ddnn_tf/distill/kl.py``, loaded by path: importing the package would load Keras 3."""
-    path = Path(__file__).resolve().parents[1] / "distill" / "kl.py"
-    spec = importlib.util.spec_from_file_location("ddnn_tf_distill_kl", path)
+def _load(relative_path):
+    """A module of ddnn_tf that imports nothing of it, loaded by path: importing the package would load Keras 3."""
+    path = Path(__file__).resolve().parents[1] / relative_path
+    spec = importlib.util.spec_from_file_location("ddnn_tf_" + path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-kl = _load_kl()
+kl = _load("distill/kl.py")
+normalization = _load("data/normalization.py")
 TF_OPS = kl.tensorflow_ops()
 
 
@@ -218,21 +222,23 @@ def distillation_loss(num_classes, temperature, kd_weight):
     return loss
 
 
-def convert(qat_model, input_shape, calibration_images, float_io):
-    """The QAT model as a batch-1 TFLite file with builtin int8 kernels only."""
-    serve = tf.function(lambda image: qat_model(image, training=False))
-    concrete = serve.get_concrete_function(tf.TensorSpec([1, *input_shape], tf.float32, name="image"))
+def convert(qat_model, input_shape, calibration_pixels, mean, std, float_output):
+    """The QAT model on uint8 pixels as a batch-1 TFLite file with builtin int8 kernels only."""
+
+    def serve(pixels):
+        return qat_model(normalization.normalize(tf.cast(pixels, tf.float32), mean, std), training=False)
+
+    concrete = tf.function(serve).get_concrete_function(tf.TensorSpec([1, *input_shape], tf.uint8, name="pixels"))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
     def calibration():
-        for image in calibration_images:
+        for image in calibration_pixels:
             yield [image[np.newaxis]]
 
     converter.representative_dataset = calibration
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not float_io:
-        converter.inference_input_type = tf.int8
+    if not float_output:
         converter.inference_output_type = tf.int8
     return converter.convert()
 
@@ -241,7 +247,10 @@ def run(folder):
     spec = json.loads((folder / "spec.json").read_text())
     settings = spec["settings"]
     weights = np.load(folder / "weights.npz")
-    data = np.load(folder / "data.npz")
+    pixels = np.load(folder / "data.npz")
+    mean, std = np.asarray(settings["mean"], np.float32), np.asarray(settings["std"], np.float32)
+    data = {key: normalization.normalize(pixels[key].astype(np.float32), mean, std) if key.endswith("_images")
+            else pixels[key] for key in pixels.files}
     keras.utils.set_random_seed(settings["seed"])
 
     replica = build_replica(spec, weights)
@@ -275,7 +284,8 @@ def run(folder):
     if not np.all(np.isfinite(losses)):
         raise WorkerError(f"the fine-tuning loss is not finite: {losses}")
 
-    flatbuffer = convert(qat_model, spec["input_shape"], data["calibration_images"], settings["float_io"])
+    flatbuffer = convert(qat_model, spec["input_shape"], pixels["calibration_images"], mean, std,
+                         settings["float_output"])
     (folder / "model.tflite").write_bytes(flatbuffer)
     steps = -(-len(data["train_images"]) // settings["batch_size"]) * settings["epochs"]
     report = {

@@ -2,9 +2,9 @@
 
 from ddnn_tf.models.architectures import ARCHS
 from ddnn_tf.models.ddnn import DDNN
-from ddnn_tf.models.layers import ZeroPadShortcut
+from ddnn_tf.models.layers import PixelNormalization, ZeroPadShortcut
 
-__all__ = ["ARCHS", "DDNN", "ZeroPadShortcut", "build_ddnn"]
+__all__ = ["ARCHS", "DDNN", "PixelNormalization", "ZeroPadShortcut", "build_ddnn"]
 
 
 def build_ddnn(arch, num_classes, input_shape, **options):

@@ -8,7 +8,7 @@ from keras import ops
 
 from ddnn_tf.distill import losses
 from ddnn_tf.models import architectures
-from ddnn_tf.models.layers import ZeroPadShortcut
+from ddnn_tf.models.layers import PixelNormalization, ZeroPadShortcut
 
 STEMS = ("auto", "imagenet", "cifar")
 BN_MODES = ("shared", "private", "path")
@@ -367,16 +367,24 @@ class DDNN(keras.Model):
             )
         return self.run_depths(inputs, (depth,), training)[depth][0]
 
-    def subnet(self, depth, batch_size=None):
+    def subnet(self, depth, batch_size=None, statistics=None):
         """A plain functional ``keras.Model`` of one depth, sharing this model's variables.
 
         It holds only the layers that depth runs, so exporting it exports that
         depth alone. Its outputs equal ``self(x, depth=depth, training=False)``.
         ``batch_size`` fixes the batch dimension (1 for a phone's TFLite file).
+        With ``statistics``, ``{"mean": ..., "std": ...}`` of the training
+        images (``run.json``'s ``data``), it takes uint8 pixels in [0, 255]
+        and normalises them first (``PixelNormalization``): what an exported
+        file holds.
         """
         depth = self._check_depth(depth)
-        inputs = keras.Input(self.image_shape, batch_size=batch_size, name="image")
-        logits = self.run_depths(inputs, (depth,), training=None)[depth][0]
+        if statistics is None:
+            inputs = x = keras.Input(self.image_shape, batch_size=batch_size, name="image")
+        else:
+            inputs = keras.Input(self.image_shape, batch_size=batch_size, dtype="uint8", name="pixels")
+            x = PixelNormalization(statistics["mean"], statistics["std"], name="pixel_normalization")(inputs)
+        logits = self.run_depths(x, (depth,), training=None)[depth][0]
         return keras.Model(inputs, logits, name=f"{self.arch}_depth{depth}")
 
     def parameter_count(self, depth=None):

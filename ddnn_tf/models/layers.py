@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from ddnn_tf.data import normalization
+
 
 @keras.saving.register_keras_serializable(package="ddnn_tf")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -36,3 +38,34 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package="ddnn_tf")
+class PixelNormalization(keras.layers.Layer):
+    """Pixels in [0, 255] (any numeric dtype) to the normalised float32 input the network trained on.
+
+    The first layer of every exported file (``DDNN.subnet(..., statistics=...)``),
+    so that phones and boards feed an image's bytes as they are. The
+    arithmetic is ``ddnn_tf.data.normalization.normalize``, the training
+    pipeline's own, rather than ``keras.layers.Normalization``, which divides
+    by ``sqrt(variance)`` and would differ from training in the last bit.
+
+    Example:
+    >>> PixelNormalization(mean=(0.5,), std=(0.25,))(keras.ops.full((1, 1, 1, 1), 255, "uint8"))
+    <tf.Tensor: shape=(1, 1, 1, 1), dtype=float32, numpy=array([[[[2.]]]], dtype=float32)>
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(float(value) for value in mean)
+        self.std = tuple(float(value) for value in std)
+
+    def call(self, inputs):
+        return normalization.normalize(ops.cast(inputs, "float32"), ops.convert_to_tensor(self.mean, "float32"),
+                                       ops.convert_to_tensor(self.std, "float32"))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}

@@ -1,4 +1,4 @@
-"""One signature of an exported file on float images, with the LiteRT interpreter; accuracy against Keras."""
+"""One signature of an exported file on pixel images, with the LiteRT interpreter; accuracy against Keras."""
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -9,7 +9,10 @@ QUANTIZE_MODES = ("int8", "float16", "dynamic", "float32")
 
 
 class Runner:
-    """Runs one signature of a TFLite flatbuffer on float images, (de)quantizing as the file asks.
+    """Runs one signature of a TFLite flatbuffer on images of pixels in [0, 255], dequantizing the output.
+
+    Files written by ``ddnn_tf.export_tflite`` take uint8 pixels and normalise
+    them inside (``PixelNormalization``), whatever their quantize mode.
 
     ``runner(image)`` is ``finish(invoke(prepare(image)))``: the three steps are
     separate so that a benchmark can time ``invoke`` alone, as ``benchmark_model``
@@ -24,12 +27,13 @@ class Runner:
         self.output_name, self.output = next(iter(self.runner.get_output_details().items()))
 
     def prepare(self, image):
-        """One ``(height, width, channels)`` float image as the file's input batch of one."""
-        x = image[np.newaxis]
-        scale, zero_point = self.input["quantization"]
-        if self.input["dtype"] == np.int8:
-            x = np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
-        return x
+        """One ``(height, width, channels)`` image of pixels as the file's input batch of one."""
+        if self.input["quantization"][0] != 0:
+            raise ValueError(
+                f"the file's input is quantized {np.dtype(self.input['dtype']).name}, not pixels: it was exported "
+                "before ddnn_tf 0.2, whose files take uint8 pixels; export it again"
+            )
+        return np.asarray(image)[np.newaxis].astype(self.input["dtype"])
 
     def invoke(self, x):
         """The file's raw output for a prepared input."""
@@ -44,7 +48,7 @@ class Runner:
         return y.astype(np.float32)
 
     def __call__(self, image):
-        """Logits (float32) of one ``(height, width, channels)`` image."""
+        """Logits (float32) of one ``(height, width, channels)`` image of pixels."""
         return self.finish(self.invoke(self.prepare(image)))
 
     def quantization(self):

@@ -42,7 +42,7 @@ def time_file(flatbuffer, signature, threads, runs, warmup, image):
     """Latency figures (milliseconds) of one signature at one thread count.
 
     The timed runs measure ``invoke`` alone, as ``benchmark_model`` does on a
-    device; quantizing the input and dequantizing the output is timed apart
+    device; preparing the input and dequantizing the output is timed apart
     (``io_ms``).
     """
     start = time.perf_counter()
@@ -85,7 +85,7 @@ def deepest_within(results, budget_ms, threads):
 def _held_out(meta, count):
     from ddnn_tf.data import pipeline
 
-    _, eval_data, _ = pipeline.load_stored(meta["data"], meta.get("seed", 0), meta["normalization"])
+    _, eval_data, _ = pipeline.load_stored(meta["data"], meta.get("seed", 0), pixels=True)
     return pipeline.take_examples(eval_data, count)
 
 
@@ -95,7 +95,7 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
         flatbuffer, meta, signatures = _read_file(path)
         for signature in signatures:
             info = (meta or {}).get("signatures", {}).get(signature, meta or {})
-            image = np.zeros(info.get("input_shape", [1, 32, 32, 3])[1:], np.float32)
+            image = np.zeros(info.get("input_shape", [1, 32, 32, 3])[1:], np.uint8)
             for count in threads:
                 runner, timing = time_file(flatbuffer, signature, count, runs, warmup, image)
                 row = {
