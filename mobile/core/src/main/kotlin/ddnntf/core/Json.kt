@@ -13,9 +13,10 @@ class JsonException(message: String) : Exception(message)
  *
  * Values map to Kotlin as: object -> Map<String, Any?> (key order kept),
  * array -> List<Any?>, string -> String, true/false -> Boolean, null -> null,
- * a number that fits a Long -> Long, any other number -> Double. Keeping
- * integers and reals apart lets a file written by Python's json module be
- * written back with the same text types (`50` stays `50`, `2.0` stays `2.0`).
+ * a number without fraction or exponent that fits -> Long, any other number ->
+ * Double (Gson's ToNumberPolicy.LONG_OR_DOUBLE). Keeping integers and reals apart
+ * lets a file written by Python's json module be written back with the same text
+ * types (`50` stays `50`, `2.0` stays `2.0`).
  */
 object Json {
     private val gson = GsonBuilder()
