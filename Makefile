@@ -47,8 +47,32 @@ KOTLINC := mobile/node_modules/.bin/kotlinc
 $(KOTLINC):
 	npm install --prefix mobile --no-audit --no-fund --silent kotlin-compiler@2.4.20
 
-test: setup $(KOTLINC)
+# Gson and JUnit 4 (with Hamcrest) for mobile/core on the JVM: Debian's packages,
+# downloaded (not installed, no root needed) and unpacked; Gradle takes the same
+# libraries from Maven Central (mobile/core/build.gradle.kts).
+JARS := mobile/jars
+CORE_JARS := $(JARS)/gson.jar $(JARS)/junit4.jar $(JARS)/hamcrest.jar
+
+# $(call debian_jar,PACKAGE=VERSION): the package's usr/share/java/<target's name> becomes the target.
+define debian_jar
+	rm -rf $@.tmp && mkdir -p $@.tmp
+	cd $@.tmp && apt-get download -qq $(1) || { echo "error: apt-get download $(1) failed; if the package lists are missing, run apt-get update" >&2; exit 1; }
+	dpkg-deb -x $@.tmp/*.deb $@.tmp
+	cp -L $@.tmp/usr/share/java/$(@F) $@
+	rm -rf $@.tmp
+endef
+
+$(JARS)/gson.jar:
+	$(call debian_jar,libgoogle-gson-java=2.10-1)
+
+$(JARS)/junit4.jar:
+	$(call debian_jar,junit4=4.13.2-3)
+
+$(JARS)/hamcrest.jar:
+	$(call debian_jar,libhamcrest-java=2.2-1)
+
+test: setup $(KOTLINC) $(CORE_JARS)
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) runs exports mobile/node_modules
+	rm -rf $(VENV) runs exports mobile/node_modules $(JARS)

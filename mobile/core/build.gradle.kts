@@ -18,15 +18,13 @@ kotlin {
     }
 }
 
-// The tests use their own small runner (no JUnit), as mobile/core/test.sh does.
-val jvmTests by tasks.registering(JavaExec::class) {
-    description = "Runs the core module's JVM tests; the last line is 'N passed, M failed'."
-    group = "verification"
-    classpath = sourceSets["test"].runtimeClasspath
-    mainClass.set("ddnntf.core.TestKitKt")
-    environment("DDNN_TESTDATA", file("../testdata").absolutePath)
+dependencies {
+    // What mobile/core/test.sh compiles with, there from Debian's packages (Gson 2.10; see the Makefile).
+    implementation("com.google.code.gson:gson:2.10.1")
+    testImplementation("junit:junit:4.13.2")
 }
 
-tasks.named("check") {
-    dependsOn(jvmTests)
+tasks.test {
+    useJUnit()
+    environment("DDNN_TESTDATA", file("../testdata").absolutePath)
 }

@@ -213,7 +213,7 @@ data class BenchmarkReport(
     }
 
     /** The file's text: two-space indent and a final newline, as `ddnn_tf.files.write_json` writes. */
-    fun toJsonText(): String = Json.write(toJson(), 2) + "\n"
+    fun toJsonText(): String = Json.write(toJson()) + "\n"
 
     companion object {
         const val SCHEMA = "ddnn_tf.benchmark/1"

@@ -19,7 +19,7 @@ object CrossLanguageTool {
     @JvmStatic
     fun main(args: Array<String>) {
         try {
-            println(Json.write(run(args.toList()), 0))
+            println(Json.write(run(args.toList())))
         } catch (error: JsonException) {
             System.err.println("error: ${error.message}")
             exitProcess(2)

@@ -1,59 +1,70 @@
 package ddnntf.core
 
-object MetadataTests {
-    val tests = listOf(
-        test("metadata: a single-depth export's .json") {
-            val file = ExportFileMetadata.parse(testdata("resnet32_depth20_int8.json").readText())
-            assertTrue(!file.isBundle) { "a single file is not a bundle" }
-            val meta = file.forSignature("serving_default")!!
-            assertEquals(Depth.of(20), meta.depth)
-            assertEquals(listOf(1, 32, 32, 3), meta.inputShape)
-            assertEquals(List(3) { 0.09987 }, meta.mean, "mean")
-            assertEquals(List(3) { 0.27444 }, meta.std, "std")
-            assertEquals((0..9).map { it.toString() }, meta.labelNames)
-            assertEquals(TensorQuantization("int8", 0.014233311638236046, -102), meta.input)
-            assertEquals(TensorQuantization("int8", 0.1396501511335373, 11), meta.output)
-            assertEquals(40551040L, meta.multiplyAccumulates)
-            assertEquals(0.09, meta.tfliteAccuracy)
-        },
-        test("metadata: a bundle's signatures each carry their depth's metadata") {
-            val file = ExportFileMetadata.parse(testdata("resnet32_bundle_int8.json").readText())
-            assertTrue(file.isBundle) { "a bundle" }
-            assertEquals(listOf("depth_20", "depth_32"), file.signatures.keys.toList())
-            assertEquals(Depth.of(32), file.forSignature("depth_32")!!.depth)
-            assertTrue(file.forSignature("depth_20")!!.multiplyAccumulates!! < file.forSignature("depth_32")!!.multiplyAccumulates!!) {
-                "the deeper signature costs more"
-            }
-            assertEquals(null, file.forSignature("serving_default"), "unknown signature")
-        },
-        test("metadata: float input and output need no scale") {
-            val text = testdata("resnet32_depth20_int8.json").readText()
-                .replace(Regex("\"input\": \\{[^}]*\\}"), "\"input\": {\"dtype\": \"float32\", \"scale\": 0.0, \"zero_point\": 0}")
-            val meta = ExportFileMetadata.parse(text).forSignature("serving_default")!!
-            assertEquals(TensorQuantization("float32", 0.0, 0), meta.input)
-        },
-        test("metadata: bad files are refused with the field named") {
-            val good = Json.parse(testdata("resnet32_depth20_int8.json").readText()) as Map<*, *>
-            fun with(key: String, value: Any?): String =
-                Json.write(LinkedHashMap(good.mapKeys { it.key as String }).apply { put(key, value) })
-            assertFailsWith<JsonException>("input_shape must be [1, height, width, channels]") {
-                ExportFileMetadata.parse(with("input_shape", listOf(32L, 32L, 3L)))
-            }
-            assertFailsWith<JsonException>("tensor dtype \"uint8\" is not supported") {
-                ExportFileMetadata.parse(with("input", mapOf("dtype" to "uint8", "scale" to 1.0, "zero_point" to 0L)))
-            }
-            assertFailsWith<JsonException>("positive scale") {
-                ExportFileMetadata.parse(with("output", mapOf("dtype" to "int8", "scale" to 0.0, "zero_point" to 0L)))
-            }
-            assertFailsWith<JsonException>("normalization needs 3 means") {
-                ExportFileMetadata.parse(with("normalization", mapOf("mean" to listOf(0.5), "std" to listOf(0.2))))
-            }
-            assertFailsWith<JsonException>("metadata: label_names is missing") {
-                ExportFileMetadata.parse(Json.write(good.filterKeys { it != "label_names" }))
-            }
-            assertFailsWith<JsonException>("signatures.depth_20: input_shape is missing") {
-                ExportFileMetadata.parse("""{"signatures": {"depth_20": {}}}""")
-            }
-        },
-    )
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
+class MetadataTests {
+    @Test
+    fun `a single-depth export's json`() {
+        val file = ExportFileMetadata.parse(testdata("resnet32_depth20_int8.json").readText())
+        assertFalse("a single file is not a bundle", file.isBundle)
+        val meta = file.forSignature("serving_default")!!
+        assertEquals(Depth.of(20), meta.depth)
+        assertEquals(listOf(1, 32, 32, 3), meta.inputShape)
+        assertEquals("mean", List(3) { 0.09987 }, meta.mean)
+        assertEquals("std", List(3) { 0.27444 }, meta.std)
+        assertEquals((0..9).map { it.toString() }, meta.labelNames)
+        assertEquals(TensorQuantization("int8", 0.014233311638236046, -102), meta.input)
+        assertEquals(TensorQuantization("int8", 0.1396501511335373, 11), meta.output)
+        assertEquals(40551040L, meta.multiplyAccumulates)
+        assertEquals(0.09, meta.tfliteAccuracy)
+    }
+
+    @Test
+    fun `a bundle's signatures each carry their depth's metadata`() {
+        val file = ExportFileMetadata.parse(testdata("resnet32_bundle_int8.json").readText())
+        assertTrue("a bundle", file.isBundle)
+        assertEquals(listOf("depth_20", "depth_32"), file.signatures.keys.toList())
+        assertEquals(Depth.of(32), file.forSignature("depth_32")!!.depth)
+        assertTrue(
+            "the deeper signature costs more",
+            file.forSignature("depth_20")!!.multiplyAccumulates!! < file.forSignature("depth_32")!!.multiplyAccumulates!!,
+        )
+        assertEquals("unknown signature", null, file.forSignature("serving_default"))
+    }
+
+    @Test
+    fun `float input and output need no scale`() {
+        val text = testdata("resnet32_depth20_int8.json").readText()
+            .replace(Regex("\"input\": \\{[^}]*\\}"), "\"input\": {\"dtype\": \"float32\", \"scale\": 0.0, \"zero_point\": 0}")
+        val meta = ExportFileMetadata.parse(text).forSignature("serving_default")!!
+        assertEquals(TensorQuantization("float32", 0.0, 0), meta.input)
+    }
+
+    @Test
+    fun `bad files are refused with the field named`() {
+        val good = Json.parse(testdata("resnet32_depth20_int8.json").readText()) as Map<*, *>
+        fun with(key: String, value: Any?): String =
+            Json.write(LinkedHashMap(good.mapKeys { it.key as String }).apply { put(key, value) })
+        assertFailsWith<JsonException>("input_shape must be [1, height, width, channels]") {
+            ExportFileMetadata.parse(with("input_shape", listOf(32L, 32L, 3L)))
+        }
+        assertFailsWith<JsonException>("tensor dtype \"uint8\" is not supported") {
+            ExportFileMetadata.parse(with("input", mapOf("dtype" to "uint8", "scale" to 1.0, "zero_point" to 0L)))
+        }
+        assertFailsWith<JsonException>("positive scale") {
+            ExportFileMetadata.parse(with("output", mapOf("dtype" to "int8", "scale" to 0.0, "zero_point" to 0L)))
+        }
+        assertFailsWith<JsonException>("normalization needs 3 means") {
+            ExportFileMetadata.parse(with("normalization", mapOf("mean" to listOf(0.5), "std" to listOf(0.2))))
+        }
+        assertFailsWith<JsonException>("metadata: label_names is missing") {
+            ExportFileMetadata.parse(Json.write(good.filterKeys { it != "label_names" }))
+        }
+        assertFailsWith<JsonException>("signatures.depth_20: input_shape is missing") {
+            ExportFileMetadata.parse("""{"signatures": {"depth_20": {}}}""")
+        }
+    }
 }

@@ -1,5 +1,10 @@
 package ddnntf.core
 
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
 /** Metadata of a small made-up export, for tests that need only shapes, normalisation and quantization. */
 fun testMetadata(
     height: Int, width: Int, mean: List<Double>, std: List<Double>,
@@ -10,7 +15,7 @@ fun testMetadata(
     multiplyAccumulates = 1, tfliteAccuracy = 0.9, kerasAccuracy = 0.9, fileBytes = 1, sha256 = null,
 )
 
-object PreprocessingTests {
+class PreprocessingTests {
 
     private fun bytes(values: List<Long>) = ByteArray(values.size) { values[it].toByte() }
 
@@ -29,52 +34,61 @@ object PreprocessingTests {
         )
     }
 
-    val tests = listOf(
-        test("preprocessing: int8 input equals Python's pipeline + Runner on the same images") {
-            val cases = pythonCases()
-            assertTrue(cases.size >= 2) { "the fixture holds several cases" }
-            for (case in cases) {
-                val encoder = InputEncoder(metadataOf(case))
-                val pixels = bytes(case.longs("pixels"))
-                assertBytesEqual(bytes(case.longs("expected_input")), encoder.encode(pixels), "int8 input of ${case.string("name")}")
-            }
-        },
-        test("preprocessing: dequantised logits and top-1 equal Python's") {
-            for (case in pythonCases()) {
-                val decoder = OutputDecoder(metadataOf(case))
-                val logits = decoder.logits(bytes(case.longs("raw_output")))
-                assertEquals(case.doubles("expected_logits"), logits.map { it.toDouble() }, "logits of ${case.string("name")}")
-                assertEquals(case.int("expected_top1"), decoder.top1(bytes(case.longs("raw_output"))), "top-1")
-            }
-        },
-        test("preprocessing: normalisation is (pixel / 255 - mean) / std per channel, in float32") {
-            val meta = testMetadata(1, 2, listOf(0.5, 0.25, 0.0), listOf(0.5, 0.25, 1.0),
-                TensorQuantization("float32", 0.0, 0), TensorQuantization("float32", 0.0, 0), 2)
-            val pixels = byteArrayOf(0, 255.toByte(), 51, 255.toByte(), 0, 102)
-            val normalized = InputEncoder(meta).normalize(pixels)
-            val expected = floatArrayOf(-1f, 3f, 0.2f, 1f, -1f, 0.4f)
-            assertEquals(expected.toList(), normalized.toList(), "normalised")
-            assertFailsWith<IllegalArgumentException>("has 6 values, got 5") { InputEncoder(meta).normalize(ByteArray(5)) }
-        },
-        test("preprocessing: float input is passed as little-endian float32, float output read back") {
-            val meta = testMetadata(1, 1, listOf(0.0, 0.0, 0.0), listOf(1.0, 1.0, 1.0),
-                TensorQuantization("float32", 0.0, 0), TensorQuantization("float32", 0.0, 0), 3)
-            val encoded = InputEncoder(meta).encode(byteArrayOf(0, 255.toByte(), 0))
-            assertEquals(12, encoded.size, "4 bytes per value")
-            assertEquals(listOf(0f, 1f, 0f), InputEncoder.bytesToFloats(encoded).toList())
-            val decoder = OutputDecoder(meta)
-            assertEquals(1, decoder.top1(InputEncoder.floatsToBytes(floatArrayOf(0.1f, 2.5f, -3f))))
-            assertFailsWith<IllegalStateException>("not int8") { InputEncoder(meta).quantize(FloatArray(3)) }
-        },
-        test("preprocessing: quantisation clips to -128..127 and rounds half to even") {
-            val meta = testMetadata(1, 1, listOf(0.0, 0.0, 0.0), listOf(1.0, 1.0, 1.0),
-                TensorQuantization("int8", 0.5, 0), TensorQuantization("int8", 1.0, 0), 2)
-            val quantized = InputEncoder(meta).quantize(floatArrayOf(1000f, -1000f, 1.25f, 0.75f, -0.25f))
-            assertEquals(listOf<Byte>(127, -128, 2, 2, 0), quantized.toList(), "2.5 -> 2, 1.5 -> 2, -0.5 -> -0")
-        },
-        test("preprocessing: argmax takes the first of equal maxima, as np.argmax") {
-            assertEquals(1, OutputDecoder.argmax(floatArrayOf(0f, 3f, 3f, -1f)))
-            assertEquals(0, OutputDecoder.argmax(floatArrayOf(-2f)))
-        },
-    )
+    @Test
+    fun `int8 input equals Python's pipeline + Runner on the same images`() {
+        val cases = pythonCases()
+        assertTrue("the fixture holds several cases", cases.size >= 2)
+        for (case in cases) {
+            val encoder = InputEncoder(metadataOf(case))
+            val pixels = bytes(case.longs("pixels"))
+            assertArrayEquals("int8 input of ${case.string("name")}", bytes(case.longs("expected_input")), encoder.encode(pixels))
+        }
+    }
+
+    @Test
+    fun `dequantised logits and top-1 equal Python's`() {
+        for (case in pythonCases()) {
+            val decoder = OutputDecoder(metadataOf(case))
+            val logits = decoder.logits(bytes(case.longs("raw_output")))
+            assertEquals("logits of ${case.string("name")}", case.doubles("expected_logits"), logits.map { it.toDouble() })
+            assertEquals("top-1", case.int("expected_top1"), decoder.top1(bytes(case.longs("raw_output"))))
+        }
+    }
+
+    @Test
+    fun `normalisation is (pixel over 255 - mean) over std per channel, in float32`() {
+        val meta = testMetadata(1, 2, listOf(0.5, 0.25, 0.0), listOf(0.5, 0.25, 1.0),
+            TensorQuantization("float32", 0.0, 0), TensorQuantization("float32", 0.0, 0), 2)
+        val pixels = byteArrayOf(0, 255.toByte(), 51, 255.toByte(), 0, 102)
+        val normalized = InputEncoder(meta).normalize(pixels)
+        val expected = floatArrayOf(-1f, 3f, 0.2f, 1f, -1f, 0.4f)
+        assertEquals("normalised", expected.toList(), normalized.toList())
+        assertFailsWith<IllegalArgumentException>("has 6 values, got 5") { InputEncoder(meta).normalize(ByteArray(5)) }
+    }
+
+    @Test
+    fun `float input is passed as little-endian float32, float output read back`() {
+        val meta = testMetadata(1, 1, listOf(0.0, 0.0, 0.0), listOf(1.0, 1.0, 1.0),
+            TensorQuantization("float32", 0.0, 0), TensorQuantization("float32", 0.0, 0), 3)
+        val encoded = InputEncoder(meta).encode(byteArrayOf(0, 255.toByte(), 0))
+        assertEquals("4 bytes per value", 12, encoded.size)
+        assertEquals(listOf(0f, 1f, 0f), InputEncoder.bytesToFloats(encoded).toList())
+        val decoder = OutputDecoder(meta)
+        assertEquals(1, decoder.top1(InputEncoder.floatsToBytes(floatArrayOf(0.1f, 2.5f, -3f))))
+        assertFailsWith<IllegalStateException>("not int8") { InputEncoder(meta).quantize(FloatArray(3)) }
+    }
+
+    @Test
+    fun `quantisation clips to -128 to 127 and rounds half to even`() {
+        val meta = testMetadata(1, 1, listOf(0.0, 0.0, 0.0), listOf(1.0, 1.0, 1.0),
+            TensorQuantization("int8", 0.5, 0), TensorQuantization("int8", 1.0, 0), 2)
+        val quantized = InputEncoder(meta).quantize(floatArrayOf(1000f, -1000f, 1.25f, 0.75f, -0.25f))
+        assertEquals("2.5 -> 2, 1.5 -> 2, -0.5 -> -0", listOf<Byte>(127, -128, 2, 2, 0), quantized.toList())
+    }
+
+    @Test
+    fun `argmax takes the first of equal maxima, as np argmax does`() {
+        assertEquals(1, OutputDecoder.argmax(floatArrayOf(0f, 3f, 3f, -1f)))
+        assertEquals(0, OutputDecoder.argmax(floatArrayOf(-2f)))
+    }
 }

@@ -1,9 +1,13 @@
 package ddnntf.core
 
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
-object TestImagesTests {
+class TestImagesTests {
     private fun labelBytes(vararg labels: Int): ByteArray {
         val buffer = ByteBuffer.allocate(labels.size * 4).order(ByteOrder.LITTLE_ENDIAN)
         labels.forEach { buffer.putInt(it) }
@@ -24,56 +28,61 @@ object TestImagesTests {
         when (name) {
             "test_images.bin" -> images
             "test_labels.bin" -> labels
-            else -> fail("unexpected file $name")
+            else -> throw AssertionError("unexpected file $name")
         }
     }
 
-    val tests = listOf(
-        test("test images: reads pixels and int32 little-endian labels") {
-            val images = TestImages.read(description(2), files(labelBytes(2, 0)))
-            assertEquals(2, images.count)
-            assertEquals(listOf(2, 0), images.labels.toList(), "labels")
-            assertBytesEqual(pixels.copyOfRange(6, 12), images.image(1), "second image")
-        },
-        test("test images: sizes that do not add up are refused") {
-            assertFailsWith<JsonException>("test_images.bin holds 12 bytes; 3 images of 1x2x3 need 18") {
-                TestImages.read(description(3), files(labelBytes(0, 1, 2), pixels))
-            }
-            assertFailsWith<JsonException>("3 int32 labels need 12") {
-                TestImages.read(description(3), files(labelBytes(0, 1), ByteArray(18)))
-            }
-            assertFailsWith<JsonException>("label 7 is outside the 3 label names") { TestImages.read(description(2), files(labelBytes(7, 0))) }
-            assertFailsWith<JsonException>("is not ddnn_tf.test_images/1") { TestImages.read("{\"format\": \"x\"}", files(labelBytes())) }
-        },
-        test("test images: accuracy and agreement with the host over a fake model") {
-            val meta = testMetadata(1, 2, List(3) { 0.0 }, List(3) { 1.0 },
-                TensorQuantization("int8", 1.0 / 255, -128), TensorQuantization("int8", 1.0, 0), 3)
-            val images = TestImages.read(description(2), files(labelBytes(2, 0)))
-            assertTrue(images.fits(meta)) { "1x2x3 images fit a 1x2x3 model" }
-            val seen = mutableListOf<ByteArray>()
-            // The fake model answers class 2 for every image: right on the first, wrong on the second.
-            val result = AccuracyResult.evaluate(images, InputEncoder(meta), OutputDecoder(meta), intArrayOf(2, 1)) { input ->
-                seen.add(input)
-                byteArrayOf(0, 1, 5)
-            }
-            assertEquals(1, result.correct)
-            assertEquals(0.5, result.accuracy)
-            assertEquals(0.5, result.agreement, "agrees with the host on the first image only")
-            assertEquals(listOf(2, 2), result.predictions.toList())
-            // pixel p normalises to p / 255, which quantises to p - 128 at this scale and zero point.
-            assertEquals(pixels.take(6).map { ((it.toInt() and 0xFF) - 128).toByte() }, seen[0].toList(), "encoded input")
-            assertFailsWith<IllegalArgumentException>("host predicted 1 images") {
-                AccuracyResult.evaluate(images, InputEncoder(meta), OutputDecoder(meta), intArrayOf(2)) { byteArrayOf(0, 0, 1) }
-            }
-        },
-        test("host predictions: read per file and signature") {
-            val text = """{"format": "ddnn_tf.test_predictions/1", "files": {"a.tflite": {"serving_default": [1, 2]}}}"""
-            val predictions = HostPredictions.parse(text)
-            assertEquals(listOf(1, 2), predictions.of("a.tflite", "serving_default")?.toList())
-            assertEquals(null, predictions.of("a.tflite", "depth_20"))
-            assertFailsWith<JsonException>("files.a.tflite.serving_default[0] must be a whole number") {
-                HostPredictions.parse(text.replace("[1, 2]", "[\"x\"]"))
-            }
-        },
-    )
+    @Test
+    fun `reads pixels and int32 little-endian labels`() {
+        val images = TestImages.read(description(2), files(labelBytes(2, 0)))
+        assertEquals(2, images.count)
+        assertEquals("labels", listOf(2, 0), images.labels.toList())
+        assertArrayEquals("second image", pixels.copyOfRange(6, 12), images.image(1))
+    }
+
+    @Test
+    fun `sizes that do not add up are refused`() {
+        assertFailsWith<JsonException>("test_images.bin holds 12 bytes; 3 images of 1x2x3 need 18") {
+            TestImages.read(description(3), files(labelBytes(0, 1, 2), pixels))
+        }
+        assertFailsWith<JsonException>("3 int32 labels need 12") {
+            TestImages.read(description(3), files(labelBytes(0, 1), ByteArray(18)))
+        }
+        assertFailsWith<JsonException>("label 7 is outside the 3 label names") { TestImages.read(description(2), files(labelBytes(7, 0))) }
+        assertFailsWith<JsonException>("is not ddnn_tf.test_images/1") { TestImages.read("{\"format\": \"x\"}", files(labelBytes())) }
+    }
+
+    @Test
+    fun `accuracy and agreement with the host over a fake model`() {
+        val meta = testMetadata(1, 2, List(3) { 0.0 }, List(3) { 1.0 },
+            TensorQuantization("int8", 1.0 / 255, -128), TensorQuantization("int8", 1.0, 0), 3)
+        val images = TestImages.read(description(2), files(labelBytes(2, 0)))
+        assertTrue("1x2x3 images fit a 1x2x3 model", images.fits(meta))
+        val seen = mutableListOf<ByteArray>()
+        // The fake model answers class 2 for every image: right on the first, wrong on the second.
+        val result = AccuracyResult.evaluate(images, InputEncoder(meta), OutputDecoder(meta), intArrayOf(2, 1)) { input ->
+            seen.add(input)
+            byteArrayOf(0, 1, 5)
+        }
+        assertEquals(1, result.correct)
+        assertEquals(0.5, result.accuracy, 0.0)
+        assertEquals("agrees with the host on the first image only", 0.5, result.agreement)
+        assertEquals(listOf(2, 2), result.predictions.toList())
+        // pixel p normalises to p / 255, which quantises to p - 128 at this scale and zero point.
+        assertEquals("encoded input", pixels.take(6).map { ((it.toInt() and 0xFF) - 128).toByte() }, seen[0].toList())
+        assertFailsWith<IllegalArgumentException>("host predicted 1 images") {
+            AccuracyResult.evaluate(images, InputEncoder(meta), OutputDecoder(meta), intArrayOf(2)) { byteArrayOf(0, 0, 1) }
+        }
+    }
+
+    @Test
+    fun `host predictions are read per file and signature`() {
+        val text = """{"format": "ddnn_tf.test_predictions/1", "files": {"a.tflite": {"serving_default": [1, 2]}}}"""
+        val predictions = HostPredictions.parse(text)
+        assertEquals(listOf(1, 2), predictions.of("a.tflite", "serving_default")?.toList())
+        assertEquals(null, predictions.of("a.tflite", "depth_20"))
+        assertFailsWith<JsonException>("files.a.tflite.serving_default[0] must be a whole number") {
+            HostPredictions.parse(text.replace("[1, 2]", "[\"x\"]"))
+        }
+    }
 }
