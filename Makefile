@@ -42,7 +42,7 @@ demo: setup $(RUN)/export/benchmark.json
 	print(timing.format_table(json.load(open("$(RUN)/export/benchmark.json"))["results"]))'
 
 # kotlinc (from npm, on the installed JDK) compiles and tests mobile/core on the JVM.
-KOTLINC := mobile/node_modules/.bin/kotlinc
+KOTLINC := mobile/node_modules/kotlin-compiler/bin/kotlinc
 
 $(KOTLINC):
 	npm install --prefix mobile --no-audit --no-fund --silent kotlin-compiler@2.4.20

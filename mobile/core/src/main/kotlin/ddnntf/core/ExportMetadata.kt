@@ -1,11 +1,14 @@
 package ddnntf.core
 
-/** How one tensor stores its values: `int8` with a scale and zero point, or `float32` as is. */
+/**
+ * How one tensor stores its values: `int8` with a scale and zero point,
+ * `float32` as is, or `uint8` pixels (every file's input, unquantized).
+ */
 data class TensorQuantization(val dtype: String, val scale: Double, val zeroPoint: Int) {
     val isInt8: Boolean get() = dtype == "int8"
 
     companion object {
-        val DTYPES = setOf("int8", "float32")
+        val DTYPES = setOf("int8", "float32", "uint8")
 
         fun fromJson(fields: JsonFields): TensorQuantization {
             val dtype = fields.string("dtype")
@@ -31,8 +34,6 @@ data class ExportMetadata(
     val depth: Depth?,
     /** `[1, height, width, channels]`. */
     val inputShape: List<Int>,
-    val mean: List<Double>,
-    val std: List<Double>,
     val labelNames: List<String>,
     val quantize: String?,
     val input: TensorQuantization,
@@ -54,22 +55,20 @@ data class ExportMetadata(
             if (shape.size != 4 || shape[0] != 1 || shape.drop(1).any { it < 1 }) {
                 throw JsonException("input_shape must be [1, height, width, channels], got $shape")
             }
-            val normalization = fields.obj("normalization")
-            val mean = normalization.doubles("mean")
-            val std = normalization.doubles("std")
-            if (mean.size != shape[3] || std.size != shape[3]) {
-                throw JsonException("normalization needs ${shape[3]} means and stds, one per channel")
+            val input = TensorQuantization.fromJson(fields.obj("input"))
+            if (input.dtype != "uint8") {
+                throw JsonException(
+                    "input is ${input.dtype}, not uint8 pixels: the file was exported before ddnn_tf 0.2, whose files " +
+                        "take pixels and normalise them inside; export it again",
+                )
             }
-            if (std.any { !(it > 0) }) throw JsonException("normalization.std must be positive, got $std")
             return ExportMetadata(
                 arch = fields.stringOrNull("arch"),
                 depth = Depth.fromJson(fields.map["depth"], "depth"),
                 inputShape = shape,
-                mean = mean,
-                std = std,
                 labelNames = fields.strings("label_names"),
                 quantize = fields.stringOrNull("quantize"),
-                input = TensorQuantization.fromJson(fields.obj("input")),
+                input = input,
                 output = TensorQuantization.fromJson(fields.obj("output")),
                 multiplyAccumulates = fields.longOrNull("multiply_accumulates"),
                 tfliteAccuracy = fields.doubleOrNull("tflite_accuracy"),

@@ -1,67 +1,24 @@
 package ddnntf.core
 
 /**
- * Turns RGB pixels into the bytes of a model's input tensor, and the bytes of
- * its output tensor into logits, with the float32 arithmetic of the host:
+ * An image's pixels as a model's input, and the bytes of its output tensor as logits.
  *
- *  - normalise as `ddnn_tf.data.pipeline`: `(pixel / 255 - mean) / std`, in float32;
- *  - quantise as `ddnn_tf.runtime.Runner`: `clip(round(x / scale + zero_point), -128, 127)`,
- *    in float32, rounding half to even as `np.round`;
- *  - dequantise as `Runner`: `(q - zero_point) * scale`, in float32.
- *
- * The same image gives the same int8 values here and in Python
- * (tests/test_mobile.py checks it).
+ * Every file `ddnn_tf.export_tflite` writes takes uint8 pixels in [0, 255] and
+ * normalises them inside itself, so an image's bytes in height-width-channel
+ * order are its input as they are: no mean, no std, no quantization here.
+ * Only the output is dequantised, as `ddnn_tf.runtime.Runner` does:
+ * `(q - zero_point) * scale` in float32 (tests/test_mobile.py checks both agree).
  */
 class InputEncoder(private val metadata: ExportMetadata) {
-    private val mean = FloatArray(metadata.channels) { metadata.mean[it].toFloat() }
-    private val std = FloatArray(metadata.channels) { metadata.std[it].toFloat() }
-    private val scale = metadata.input.scale.toFloat()
-    private val zeroPoint = metadata.input.zeroPoint.toFloat()
+    /** Bytes of the input tensor: one per pixel value. */
+    val inputBytes: Int get() = metadata.pixelsPerImage
 
-    /** Bytes of the input tensor: one per value for int8, four (little-endian float32) for float32. */
-    val inputBytes: Int get() = metadata.pixelsPerImage * if (metadata.input.isInt8) 1 else 4
-
-    /** `(pixel / 255 - mean) / std` per channel, for uint8 pixels in height-width-channel order. */
-    fun normalize(pixels: ByteArray): FloatArray {
-        require(pixels.size == metadata.pixelsPerImage) {
-            "an image of ${metadata.height}x${metadata.width}x${metadata.channels} has ${metadata.pixelsPerImage} values, got ${pixels.size}"
+    /** The input tensor's bytes for uint8 pixels in height-width-channel order: the pixels themselves. */
+    fun encode(pixels: ByteArray): ByteArray {
+        require(pixels.size == inputBytes) {
+            "an image of ${metadata.height}x${metadata.width}x${metadata.channels} has $inputBytes values, got ${pixels.size}"
         }
-        val channels = metadata.channels
-        return FloatArray(pixels.size) { i ->
-            val pixel = (pixels[i].toInt() and 0xFF).toFloat()
-            val channel = i % channels
-            (pixel / 255f - mean[channel]) / std[channel]
-        }
-    }
-
-    /** int8 values of normalised floats: `clip(round(x / scale + zero_point), -128, 127)`. */
-    fun quantize(normalized: FloatArray): ByteArray {
-        check(metadata.input.isInt8) { "the model's input is ${metadata.input.dtype}, not int8" }
-        return ByteArray(normalized.size) { i ->
-            // kotlin.math.round rounds half to even, as np.round does.
-            kotlin.math.round(normalized[i] / scale + zeroPoint).coerceIn(-128f, 127f).toInt().toByte()
-        }
-    }
-
-    /** The input tensor's bytes for uint8 pixels, in the order the interpreter takes them. */
-    fun encode(pixels: ByteArray): ByteArray = encodeNormalized(normalize(pixels))
-
-    /** The input tensor's bytes for an already normalised image (the host benchmark times a zero image). */
-    fun encodeNormalized(normalized: FloatArray): ByteArray =
-        if (metadata.input.isInt8) quantize(normalized) else floatsToBytes(normalized)
-
-    companion object {
-        fun floatsToBytes(values: FloatArray): ByteArray {
-            val buffer = java.nio.ByteBuffer.allocate(values.size * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-            for (v in values) buffer.putFloat(v)
-            return buffer.array()
-        }
-
-        fun bytesToFloats(bytes: ByteArray): FloatArray {
-            require(bytes.size % 4 == 0) { "float32 data needs a multiple of 4 bytes, got ${bytes.size}" }
-            val buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-            return FloatArray(bytes.size / 4) { buffer.getFloat() }
-        }
+        return pixels
     }
 }
 
@@ -77,7 +34,7 @@ class OutputDecoder(private val metadata: ExportMetadata) {
 
     fun logits(output: ByteArray): FloatArray {
         require(output.size == outputBytes) { "expected $outputBytes output bytes for $classes classes, got ${output.size}" }
-        return if (metadata.output.isInt8) dequantize(output) else InputEncoder.bytesToFloats(output)
+        return if (metadata.output.isInt8) dequantize(output) else bytesToFloats(output)
     }
 
     /** `(q - zero_point) * scale` in float32. */
@@ -93,6 +50,13 @@ class OutputDecoder(private val metadata: ExportMetadata) {
             var best = 0
             for (i in 1 until values.size) if (values[i] > values[best]) best = i
             return best
+        }
+
+        /** Little-endian float32 values, as the interpreter writes a float output. */
+        fun bytesToFloats(bytes: ByteArray): FloatArray {
+            require(bytes.size % 4 == 0) { "float32 data needs a multiple of 4 bytes, got ${bytes.size}" }
+            val buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            return FloatArray(bytes.size / 4) { buffer.getFloat() }
         }
     }
 }

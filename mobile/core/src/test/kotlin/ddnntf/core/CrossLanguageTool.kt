@@ -9,9 +9,9 @@ import kotlin.system.exitProcess
  *
  *   roundtrip REPORT.json OUT.json      read a benchmark report, write it back
  *   stats TIMINGS.json                  latency statistics of each array of milliseconds in a JSON array
- *   images TEST_IMAGES.json META.json   labels and int8 inputs of the app's test images
+ *   images TEST_IMAGES.json META.json   labels and model inputs (the pixels) of the app's test images
  *   deepest REPORT.json QUERIES.json    for each [budget_ms, threads], the result DepthSelection picks, or null
- *   encode CASES.json                   int8 input, logits and top-1 of each case
+ *   decode CASES.json                   logits and top-1 of each case's raw int8 output
  *
  * Bad input prints "error: ..." and exits 2.
  */
@@ -65,27 +65,19 @@ object CrossLanguageTool {
                 }
             }
         }
-        "encode" -> {
+        "decode" -> {
             val cases = JsonFields.of(Json.parse(File(args[1]).readText()), "cases file").list("cases")
             cases.mapIndexed { i, item ->
                 val case = JsonFields.of(item, "cases[$i]")
-                val normalization = case.obj("normalization")
                 val rawOutput = case.longs("raw_output").map { it.toByte() }.toByteArray()
-                val meta = testMetadata(
-                    case.int("height"), case.int("width"), normalization.doubles("mean"), normalization.doubles("std"),
-                    TensorQuantization.fromJson(case.obj("input")), TensorQuantization.fromJson(case.obj("output")),
-                    rawOutput.size,
-                )
-                val pixels = case.longs("pixels").map { it.toByte() }.toByteArray()
-                val decoder = OutputDecoder(meta)
+                val decoder = OutputDecoder(testMetadata(1, 1, TensorQuantization.fromJson(case.obj("output")), rawOutput.size))
                 mapOf(
                     "name" to case.string("name"),
-                    "input" to InputEncoder(meta).encode(pixels).map { it.toLong() },
                     "logits" to decoder.logits(rawOutput).map { it.toDouble() },
                     "top1" to decoder.top1(rawOutput),
                 )
             }
         }
-        else -> throw JsonException("usage: roundtrip IN OUT | stats TIMINGS | deepest REPORT QUERIES | encode CASES | images DESCRIPTION META")
+        else -> throw JsonException("usage: roundtrip IN OUT | stats TIMINGS | deepest REPORT QUERIES | decode CASES | images DESCRIPTION META")
     }
 }

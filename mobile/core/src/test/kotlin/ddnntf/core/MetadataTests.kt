@@ -13,11 +13,9 @@ class MetadataTests {
         val meta = file.forSignature("serving_default")!!
         assertEquals(Depth.of(20), meta.depth)
         assertEquals(listOf(1, 32, 32, 3), meta.inputShape)
-        assertEquals("mean", List(3) { 0.09987 }, meta.mean)
-        assertEquals("std", List(3) { 0.27444 }, meta.std)
         assertEquals((0..9).map { it.toString() }, meta.labelNames)
-        assertEquals(TensorQuantization("int8", 0.014233311638236046, -102), meta.input)
-        assertEquals(TensorQuantization("int8", 0.1396501511335373, 11), meta.output)
+        assertEquals("pixels in", TensorQuantization("uint8", 0.0, 0), meta.input)
+        assertEquals(TensorQuantization("int8", 0.14984071254730225, 13), meta.output)
         assertEquals(40551040L, meta.multiplyAccumulates)
         assertEquals(0.09, meta.tfliteAccuracy)
     }
@@ -36,11 +34,11 @@ class MetadataTests {
     }
 
     @Test
-    fun `float input and output need no scale`() {
+    fun `float output needs no scale`() {
         val text = testdata("resnet32_depth20_int8.json").readText()
-            .replace(Regex("\"input\": \\{[^}]*\\}"), "\"input\": {\"dtype\": \"float32\", \"scale\": 0.0, \"zero_point\": 0}")
+            .replace(Regex("\"output\": \\{[^}]*\\}"), "\"output\": {\"dtype\": \"float32\", \"scale\": 0.0, \"zero_point\": 0}")
         val meta = ExportFileMetadata.parse(text).forSignature("serving_default")!!
-        assertEquals(TensorQuantization("float32", 0.0, 0), meta.input)
+        assertEquals(TensorQuantization("float32", 0.0, 0), meta.output)
     }
 
     @Test
@@ -51,14 +49,14 @@ class MetadataTests {
         assertFailsWith<JsonException>("input_shape must be [1, height, width, channels]") {
             ExportFileMetadata.parse(with("input_shape", listOf(32L, 32L, 3L)))
         }
-        assertFailsWith<JsonException>("tensor dtype \"uint8\" is not supported") {
-            ExportFileMetadata.parse(with("input", mapOf("dtype" to "uint8", "scale" to 1.0, "zero_point" to 0L)))
+        assertFailsWith<JsonException>("tensor dtype \"int16\" is not supported") {
+            ExportFileMetadata.parse(with("output", mapOf("dtype" to "int16", "scale" to 1.0, "zero_point" to 0L)))
+        }
+        assertFailsWith<JsonException>("input is int8, not uint8 pixels: the file was exported before ddnn_tf 0.2") {
+            ExportFileMetadata.parse(with("input", mapOf("dtype" to "int8", "scale" to 0.01, "zero_point" to 0L)))
         }
         assertFailsWith<JsonException>("positive scale") {
             ExportFileMetadata.parse(with("output", mapOf("dtype" to "int8", "scale" to 0.0, "zero_point" to 0L)))
-        }
-        assertFailsWith<JsonException>("normalization needs 3 means") {
-            ExportFileMetadata.parse(with("normalization", mapOf("mean" to listOf(0.5), "std" to listOf(0.2))))
         }
         assertFailsWith<JsonException>("metadata: label_names is missing") {
             ExportFileMetadata.parse(Json.write(good.filterKeys { it != "label_names" }))

@@ -99,8 +99,8 @@ class DeviceBenchmark(
             val meta = metadata?.forSignature(signature ?: "serving_default")
             val encoder = meta?.let { InputEncoder(it) }
             val decoder = meta?.let { OutputDecoder(it) }
-            // The host benchmark times a zero image, quantized as the file asks.
-            val zeroImage = meta?.let { InputEncoder(it).encodeNormalized(FloatArray(it.pixelsPerImage)) }
+            // The host benchmark times a zero image: all-black pixels, as the file takes them.
+            val zeroImage = meta?.let { ByteArray(it.pixelsPerImage) }
             if (images != null && meta != null && !images.fits(meta)) {
                 problems.add(
                     "${model.name}: the test images are ${images.height}x${images.width}x${images.channels}, the model takes " +
