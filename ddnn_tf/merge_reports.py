@@ -10,7 +10,10 @@ report's folder) ``merged.json`` (every result with its device), ``merged.txt`` 
 table) and ``accuracy_vs_latency_merged.png``: accuracy against median latency,
 one line per device and thread count. Accuracy is the one measured on the
 device when the report has it, else the export's validation accuracy (marked
-``*`` in the table). Bad input prints one ``error:`` line and exits with status 2.
+``*`` in the table). Median, p90, p99 and mean of every result that carries
+its per-run ``timings_ms`` (the app's reports and the host's do) are computed
+here (``timing.summarize``), whatever the device wrote beside them. Bad input
+prints one ``error:`` line and exits with status 2.
 """
 
 import time
@@ -61,7 +64,21 @@ def read_report(path):
             # bool is an int to Python, but never a valid count or time here.
             if isinstance(result[key], bool) or not isinstance(result[key], types):
                 raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
+        _check_timings(result, f"{where}: results[{index}]")
+    report["results"] = [timing.complete(result) for result in results]
     return report
+
+
+def _check_timings(result, where):
+    """``timings_ms``, when present: one positive number per timed run."""
+    timings = result.get("timings_ms")
+    if timings is None:
+        return
+    if not isinstance(timings, list) or not timings or any(
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0 for t in timings):
+        raise errors.UsageError(f"{where}.timings_ms must be a non-empty list of milliseconds, got {timings!r:.80}")
+    if result.get("runs") != len(timings):
+        raise errors.UsageError(f"{where}: runs is {result.get('runs')!r} but timings_ms holds {len(timings)} timings")
 
 
 def _labels(reports):

@@ -25,7 +25,8 @@ What ``benchmark_model`` prints, and so what the report holds:
   median is the upper middle value, not the mean of the two middle values);
   else null. ``p90_ms`` and ``p99_ms``: null, the tool prints neither (unless
   every timed run took the same time, ``(all same)``, which fixes them all).
-  Use the Android app (mobile/android) for the full percentiles;
+  ``timings_ms``: null, the tool prints no per-run timings. Use the Android
+  app (mobile/android), which reports every timed run, for the full percentiles;
 - ``process_peak_rss_mb``: the ``Overall peak memory footprint`` line, printed
   with ``--report_peak_memory_footprint=true``, else null.
 """
@@ -141,6 +142,7 @@ def to_result(parsed, file, signature, threads, metadata, file_bytes):
         "multiply_accumulates": info.get("multiply_accumulates"),
         "validated_accuracy": info.get("tflite_accuracy"),
         "accuracy": None,
+        "timings_ms": None,  # the tool prints no per-run timings
     }
 
 

@@ -96,7 +96,7 @@ def test_kotlin_core_jvm_tests_pass(kotlin_jar):
     assert result.returncode == 0, result.stdout + result.stderr
     # Every @Test of the sources ran: none of the test classes was left out.
     expected = sum(path.read_text().count("@Test\n") for path in sources)
-    assert expected >= 40 and result.stdout.strip().splitlines()[-1] == f"OK ({expected} tests)", result.stdout
+    assert expected >= 30 and result.stdout.strip().splitlines()[-1] == f"OK ({expected} tests)", result.stdout
 
 
 # ---------------------------------------------------------- the benchmark report
@@ -181,23 +181,29 @@ def test_kotlin_refuses_a_report_of_another_schema(kotlin_jar, tmp_path):
     assert not (tmp_path / "out.json").exists()
 
 
-def test_latency_statistics_match_python(kotlin_jar, tmp_path):
+def test_the_app_reports_raw_timings_and_python_computes_the_statistics(kotlin_jar, tmp_path):
+    """The one statistics implementation: the app writes every timed run and its median; p90, p99 and mean,
+    and the median again, come from ``timing.summarize`` when ``merge_reports`` reads the report."""
     rng = np.random.default_rng(5)
     series = [[0.52], [1.0, 2.0], [0.1, 0.2, 0.3]] + [
         [float(t) for t in rng.lognormal(-1, 0.5, n)] for n in (4, 9, 50, 101)
     ]
     (tmp_path / "timings.json").write_text(json.dumps(series))
-    for timings, kotlin in zip(series, kotlin_tool(kotlin_jar, "stats", tmp_path / "timings.json")):
-        # Exactly equal: the Kotlin code repeats statistics.median, np.percentile's interpolation and fmean's exact sum.
-        assert kotlin["median"] == statistics.median(timings)
-        assert kotlin["p90"] == timing.percentile(timings, 90)
-        assert kotlin["p99"] == timing.percentile(timings, 99)
-        assert kotlin["mean"] == statistics.fmean(timings)
-        # ... and rounds as ddnn_tf.runtime.timing.time_file rounds.
-        assert kotlin["summary"] == {"median_ms": round(statistics.median(timings), 4),
-                                     "p90_ms": round(timing.percentile(timings, 90), 4),
-                                     "p99_ms": round(timing.percentile(timings, 99), 4),
-                                     "mean_ms": round(statistics.fmean(timings), 4)}
+    results = kotlin_tool(kotlin_jar, "measured", tmp_path / "timings.json")
+    for timings, result in zip(series, results):
+        assert result["timings_ms"] == timings and result["runs"] == len(timings)
+        # The phone's median (its depth choice under a budget) is the host's, to the last bit.
+        assert result["median_ms"] == statistics.median(timings)
+        assert result["p90_ms"] is result["p99_ms"] is result["mean_ms"] is None
+    report = {"schema": timing.SCHEMA, "created": "2026-12-02T06:00:00Z",
+              "device": {"name": "Pixel 8", "kind": "android", "machine": None, "system": None, "runtime": None},
+              "results": results}
+    assert_matches_schema("benchmark", report)
+    (tmp_path / "phone.json").write_text(json.dumps(report))
+    merge_reports.merge_files([tmp_path / "phone.json"], tmp_path / "merged")
+    merged = json.loads((tmp_path / "merged" / "merged.json").read_text())["results"]
+    for timings, row in zip(series, merged):
+        assert {key: row[key] for key in ("median_ms", "p90_ms", "p99_ms", "mean_ms")} == timing.summarize(timings)
 
 
 # ------------------------------------------------------- images in, logits out
@@ -314,7 +320,7 @@ def test_parse_benchmark_model_cpu_output():
         "file": "resnet32_depth20_int8.tflite", "signature": "serving_default", "depth": 20, "quantize": "int8",
         "threads": 2, "init_ms": 3.421, "first_run_ms": 8.123, "warmup_runs": 4, "runs": 50,
         "median_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": 4.9801, "io_ms": None, "process_peak_rss_mb": 14.6211,
-        "file_bytes": 307912, "multiply_accumulates": 40551040, "validated_accuracy": 0.09, "accuracy": None,
+        "file_bytes": 307912, "multiply_accumulates": 40551040, "validated_accuracy": 0.09, "accuracy": None, "timings_ms": None,
     }
     assert list(result) == list(_host_result_keys()), "the schema's fields, in its order"
 
@@ -467,7 +473,7 @@ def test_merge_reports_table_json_and_plot(tmp_path):
     assert lines[0].split()[:8] == ["device", "file", "depth", "quantize", "thr", "median", "p90", "acc"]
     rows = [line for line in lines if line.startswith(("vm ", "Pixel 8 "))]
     assert len(rows) == 6
-    assert rows[0].split() == ["vm", "resnet32_depth20_int8.tflite", "20", "int8", "1", "0.147", "0.181", "9.00%*"]
+    assert rows[0].split() == ["vm", "resnet32_depth20_int8.tflite", "20", "int8", "1", "0.151", "0.157", "9.00%*"]
     assert rows[4].split() == ["Pixel", "8", "resnet32_depth20_int8.tflite", "20", "int8", "4", "-", "-", "9.00%*"]
     assert rows[5].split()[-3:] == ["5.500", "6.100", "50.00%"], "a measured accuracy has no star"
     assert any(line.startswith("* the export's validation accuracy") for line in lines)
@@ -509,6 +515,14 @@ def test_merge_reports_labels_one_device_measured_two_ways(tmp_path):
     (json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x"}, "results": [
         {"file": "a", "depth": 20, "quantize": None, "threads": "2", "median_ms": 1.0, "p90_ms": None,
          "accuracy": None, "validated_accuracy": None}]}), "results[0].threads has the wrong type: '2'"),
+    (json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x"}, "results": [
+        {"file": "a", "depth": 20, "quantize": None, "threads": 2, "median_ms": 1.0, "p90_ms": None,
+         "accuracy": None, "validated_accuracy": None, "runs": 2, "timings_ms": [1.0]}]}),
+     "results[0]: runs is 2 but timings_ms holds 1 timings"),
+    (json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x"}, "results": [
+        {"file": "a", "depth": 20, "quantize": None, "threads": 2, "median_ms": 1.0, "p90_ms": None,
+         "accuracy": None, "validated_accuracy": None, "runs": 1, "timings_ms": ["fast"]}]}),
+     "results[0].timings_ms must be a non-empty list of milliseconds"),
 ])
 def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content, message):
     path = tmp_path / "report.json"

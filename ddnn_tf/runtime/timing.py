@@ -13,8 +13,29 @@ from ddnn_tf.plots import save_line_plot
 SCHEMA = "ddnn_tf.benchmark/1"
 
 def percentile(values, q):
-    """The q-th percentile with linear interpolation (numpy's default), as the app computes it."""
+    """The q-th percentile with linear interpolation (numpy's default)."""
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def summarize(timings_ms):
+    """Median, p90, p99 and mean (ms, 4 decimals) of per-run timings: the one place they are computed.
+
+    The host benchmark calls it on its own timings; ``merge_reports`` calls it
+    on the ``timings_ms`` a device reports (``complete``), so every report's
+    statistics come from this code whichever device measured.
+    """
+    return {
+        "median_ms": round(statistics.median(timings_ms), 4),
+        "p90_ms": round(percentile(timings_ms, 90), 4),
+        "p99_ms": round(percentile(timings_ms, 99), 4),
+        "mean_ms": round(statistics.fmean(timings_ms), 4),
+    }
+
+
+def complete(result):
+    """A report's result with its statistics computed here from its ``timings_ms``, when it has them."""
+    timings = result.get("timings_ms")
+    return {**result, **summarize(timings)} if timings else result
 
 
 def _peak_rss_mb():
@@ -68,11 +89,9 @@ def time_file(flatbuffer, signature, threads, runs, warmup, image):
         "first_run_ms": round(first_ms, 3),
         "warmup_runs": warmup,
         "runs": runs,
-        "median_ms": round(statistics.median(timings), 4),
-        "p90_ms": round(percentile(timings, 90), 4),
-        "p99_ms": round(percentile(timings, 99), 4),
-        "mean_ms": round(statistics.fmean(timings), 4),
+        **summarize(timings),
         "io_ms": round(statistics.median(io_timings), 4),
+        "timings_ms": timings,
     }
 
 
@@ -98,6 +117,7 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
             image = np.zeros(info.get("input_shape", [1, 32, 32, 3])[1:], np.uint8)
             for count in threads:
                 runner, timing = time_file(flatbuffer, signature, count, runs, warmup, image)
+                timings = timing.pop("timings_ms")
                 row = {
                     "file": Path(path).name,
                     "signature": signature,
@@ -110,6 +130,7 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
                     "multiply_accumulates": info.get("multiply_accumulates"),
                     "validated_accuracy": info.get("tflite_accuracy"),
                     "accuracy": None,
+                    "timings_ms": timings,
                 }
                 if accuracy and info.get("data"):
                     images, labels = _held_out(info, eval_examples)

@@ -62,8 +62,9 @@ data class Device(
 
 /**
  * One file (one signature of a bundle) at one thread count. Times are
- * milliseconds. The percentiles are null only where the measuring tool does
- * not report them (the official `benchmark_model` prints no p90 or p99).
+ * milliseconds. [timingsMs] holds every timed run where the measuring tool
+ * keeps them (the app, the host CLI; not `benchmark_model`); the host computes
+ * p90, p99 and mean from them, so the app leaves those null.
  */
 data class BenchmarkResult(
     val file: String,
@@ -84,6 +85,9 @@ data class BenchmarkResult(
     val multiplyAccumulates: Long?,
     val validatedAccuracy: Double?,
     val accuracy: Double?,
+    val timingsMs: List<Double>? = null,
+    /** The host's input preparation and output dequantization around each run; the app times the run alone. */
+    val ioMs: Double? = null,
     val extra: Map<String, Any?> = emptyMap(),
 ) {
     /** Measured accuracy when there is one, else the export's validated accuracy (as the host plot does). */
@@ -103,18 +107,20 @@ data class BenchmarkResult(
         "p90_ms" to p90Ms,
         "p99_ms" to p99Ms,
         "mean_ms" to meanMs,
+        "io_ms" to ioMs,
         "process_peak_rss_mb" to processPeakRssMb,
         "file_bytes" to fileBytes,
         "multiply_accumulates" to multiplyAccumulates,
         "validated_accuracy" to validatedAccuracy,
         "accuracy" to accuracy,
+        "timings_ms" to timingsMs,
     ).apply { putAll(extra) }
 
     companion object {
         private val KNOWN = listOf(
             "file", "signature", "depth", "quantize", "threads", "init_ms", "first_run_ms", "warmup_runs", "runs",
-            "median_ms", "p90_ms", "p99_ms", "mean_ms", "process_peak_rss_mb", "file_bytes", "multiply_accumulates",
-            "validated_accuracy", "accuracy",
+            "median_ms", "p90_ms", "p99_ms", "mean_ms", "io_ms", "process_peak_rss_mb", "file_bytes", "multiply_accumulates",
+            "validated_accuracy", "accuracy", "timings_ms",
         )
 
         fun fromJson(fields: JsonFields, where: String): BenchmarkResult = BenchmarkResult(
@@ -131,17 +137,20 @@ data class BenchmarkResult(
             p90Ms = fields.doubleOrNull("p90_ms"),
             p99Ms = fields.doubleOrNull("p99_ms"),
             meanMs = fields.doubleOrNull("mean_ms"),
+            ioMs = fields.doubleOrNull("io_ms"),
             processPeakRssMb = fields.doubleOrNull("process_peak_rss_mb"),
             fileBytes = fields.long("file_bytes"),
             multiplyAccumulates = fields.longOrNull("multiply_accumulates"),
             validatedAccuracy = fields.doubleOrNull("validated_accuracy"),
             accuracy = fields.doubleOrNull("accuracy"),
+            timingsMs = fields.doublesOrNull("timings_ms"),
             extra = fields.extras(KNOWN),
         )
 
         /**
          * A result from a measurement, with the file's export metadata (null for
-         * a file without one), rounded as `ddnn_tf.runtime.timing.time_file` rounds.
+         * a file without one): the raw timings and their median; p90, p99 and
+         * mean are left to the host (`python -m ddnn_tf.merge_reports`).
          */
         fun measured(
             file: String,
@@ -153,26 +162,26 @@ data class BenchmarkResult(
             fileBytes: Long,
             accuracy: Double?,
         ): BenchmarkResult {
-            val summary = measurement.summary
             return BenchmarkResult(
                 file = file,
                 signature = signature,
                 depth = metadata?.depth,
                 quantize = metadata?.quantize,
                 threads = threads,
-                initMs = LatencyStats.round(measurement.initMs, 3),
-                firstRunMs = LatencyStats.round(measurement.firstRunMs, 3),
+                initMs = measurement.initMs,
+                firstRunMs = measurement.firstRunMs,
                 warmupRuns = measurement.warmupRuns,
                 runs = measurement.timingsMs.size,
-                medianMs = summary.medianMs,
-                p90Ms = summary.p90Ms,
-                p99Ms = summary.p99Ms,
-                meanMs = summary.meanMs,
+                medianMs = measurement.medianMs,
+                p90Ms = null,
+                p99Ms = null,
+                meanMs = null,
                 processPeakRssMb = processPeakRssMb,
                 fileBytes = fileBytes,
                 multiplyAccumulates = metadata?.multiplyAccumulates,
                 validatedAccuracy = metadata?.tfliteAccuracy,
                 accuracy = accuracy,
+                timingsMs = measurement.timingsMs,
             )
         }
     }

@@ -138,6 +138,8 @@ class JsonFields(val map: Map<String, Any?>, private val where: String) {
         }
     }
 
+    fun doublesOrNull(key: String): List<Double>? = if (map[key] == null) null else doubles(key)
+
     fun longs(key: String): List<Long> = list(key).mapIndexed { i, v ->
         v as? Long ?: throw JsonException("${path(key)}[$i] must be a whole number, got ${describe(v)}")
     }

@@ -8,7 +8,7 @@ import kotlin.system.exitProcess
  * answers with what the core module makes of it, and Python compares.
  *
  *   roundtrip REPORT.json OUT.json      read a benchmark report, write it back
- *   stats TIMINGS.json                  latency statistics of each array of milliseconds in a JSON array
+ *   measured TIMINGS.json               the report result the app writes for each array of timed runs (ms)
  *   images TEST_IMAGES.json META.json   labels and model inputs (the pixels) of the app's test images
  *   deepest REPORT.json QUERIES.json    for each [budget_ms, threads], the result DepthSelection picks, or null
  *   decode CASES.json                   logits and top-1 of each case's raw int8 output
@@ -32,17 +32,10 @@ object CrossLanguageTool {
             File(args[2]).writeText(report.toJsonText())
             mapOf("results" to report.results.size)
         }
-        "stats" -> (Json.parse(File(args[1]).readText()) as List<*>).map { series ->
+        "measured" -> (Json.parse(File(args[1]).readText()) as List<*>).mapIndexed { i, series ->
             val timings = (series as List<*>).map { (it as Number).toDouble() }
-            mapOf(
-                "median" to LatencyStats.median(timings),
-                "p90" to LatencyStats.percentile(timings, 90.0),
-                "p99" to LatencyStats.percentile(timings, 99.0),
-                "mean" to LatencyStats.mean(timings),
-                "summary" to LatencySummary.of(timings).let {
-                    mapOf("median_ms" to it.medianMs, "p90_ms" to it.p90Ms, "p99_ms" to it.p99Ms, "mean_ms" to it.meanMs)
-                },
-            )
+            val measurement = Measurement(initMs = 1.5, firstRunMs = 2.5, warmupRuns = 3, timingsMs = timings)
+            BenchmarkResult.measured("f$i.tflite", "serving_default", null, 1, measurement, null, 1000, null).toJson()
         }
         "images" -> {
             val description = File(args[1])
@@ -78,6 +71,6 @@ object CrossLanguageTool {
                 )
             }
         }
-        else -> throw JsonException("usage: roundtrip IN OUT | stats TIMINGS | deepest REPORT QUERIES | decode CASES | images DESCRIPTION META")
+        else -> throw JsonException("usage: roundtrip IN OUT | measured TIMINGS | deepest REPORT QUERIES | decode CASES | images DESCRIPTION META")
     }
 }

@@ -90,16 +90,19 @@ class ReportTests {
     }
 
     @Test
-    fun `a measured result is rounded and filled from the metadata as the host does`() {
+    fun `a measured result carries the raw timings and their median, filled from the metadata`() {
         val metadata = ExportFileMetadata.parse(testdata("resnet32_depth20_int8.json").readText()).forSignature("serving_default")!!
         val measurement = Measurement(0.123456, 1.98765, 5, listOf(0.51234, 0.5, 0.6, 0.55))
         val result = BenchmarkResult.measured(
             "resnet32_depth20_int8.tflite", "serving_default", metadata, 2, measurement, 101.5, 307912, 0.25,
         )
-        assertEquals("init, 3 decimals", 0.123, result.initMs, 0.0)
-        assertEquals("first run, 3 decimals", 1.988, result.firstRunMs, 0.0)
+        assertEquals("init", 0.123456, result.initMs, 0.0)
+        assertEquals("first run", 1.98765, result.firstRunMs, 0.0)
         assertEquals(4, result.runs)
-        assertEquals("median, 4 decimals", 0.5312, result.medianMs)
+        assertEquals("every timed run, in order", listOf(0.51234, 0.5, 0.6, 0.55), result.timingsMs)
+        assertEquals("median: the mean of the two middle runs", (0.51234 + 0.55) / 2, result.medianMs)
+        assertEquals("p90, p99 and mean are the host's to compute", listOf(null, null, null),
+            listOf(result.p90Ms, result.p99Ms, result.meanMs))
         assertEquals(Depth.of(20), result.depth)
         assertEquals("int8", result.quantize)
         assertEquals(40551040L, result.multiplyAccumulates)
