@@ -29,7 +29,7 @@ def test_card_export_command_writes_a_validated_resnet18_after_the_default_run(t
     interpreter = Interpreter(model_path=str(exported))
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
-    assert list(detail["shape"]) == [1, 32, 32, 3] and detail["dtype"] == np.int8
-    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], np.int8))
+    assert list(detail["shape"]) == [1, 32, 32, 3] and detail["dtype"] == np.uint8  # pixels in
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], np.uint8))
     interpreter.invoke()
     assert interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).shape == (1, 10)

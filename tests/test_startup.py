@@ -51,7 +51,7 @@ def test_conversion_prints_only_what_matters(capfd):
 
     model = ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=0.25)
     capfd.readouterr()
-    convert.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.float32), False)
+    convert.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.uint8), {"mean": [0.5] * 3, "std": [0.25] * 3})
     captured = capfd.readouterr()
     assert captured.out == ""
     assert [line for line in captured.err.splitlines() if line.strip()] == [], captured.err
