@@ -12,7 +12,6 @@ ratio ddnn_tf / plain should be 1.
 
 import argparse
 import random
-import statistics
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from keras import layers, ops
 import ddnn_tf
 from ddnn_tf import files, runtime
 from ddnn_tf.export import convert
+from ddnn_tf.runtime import timing
 
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # any statistics: latency does not depend on them
@@ -66,7 +66,7 @@ def median_latencies(flatbuffers, threads, runs, image):
             start = time.perf_counter()
             runners[name](image)
             timings[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in timings.items()}
+    return {name: timing.summarize(values)["median_ms"] for name, values in timings.items()}
 
 
 def main():
