@@ -5,7 +5,9 @@
 Each depth of a DDNN is exported as ddnn_tf exports it (``model.subnet``
 on uint8 pixels), and a plain CIFAR ResNet of the same depth, normalising the
 same pixels first, is built here from stock Keras layers and ops only (not
-from ddnn_tf) and converted with the same converter settings; both in int8 and float32, batch 1. Latency is the median of
+from ddnn_tf) and converted with the same converter settings; the same
+plain network on already normalised input (int8 input in the int8 file, as
+files were before ddnn_tf 0.2) prices the normalisation inside the file; both in int8 and float32, batch 1. Latency is the median of
 ``--runs`` interleaved timed runs, in a new random order each round. The
 ratio ddnn_tf / plain should be 1.
 """
@@ -22,6 +24,7 @@ from keras import layers, ops
 
 import ddnn_tf
 from ddnn_tf import files, runtime
+from ddnn_tf.data import normalization
 from ddnn_tf.export import convert
 from ddnn_tf.runtime import timing
 
@@ -29,11 +32,13 @@ from ddnn_tf.runtime import timing
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # any statistics: latency does not depend on them
 
 
-def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
-    """He et al.'s CIFAR ResNet (option-A shortcuts) on uint8 pixels, from stock Keras layers and ops."""
+def plain_cifar_resnet(depth, pixels=True, num_classes=10, input_shape=(32, 32, 3)):
+    """He et al.'s CIFAR ResNet (option-A shortcuts) from stock Keras layers and ops, on uint8 pixels it
+    normalises, or (``pixels=False``) on normalised float input."""
     blocks = (depth - 2) // 6
-    inputs = keras.Input(input_shape, batch_size=1, dtype="uint8")
-    x = (ops.cast(inputs, "float32") / 255.0 - np.float32(MEAN)) / np.float32(STD)
+    inputs = x = keras.Input(input_shape, batch_size=1, dtype="uint8" if pixels else "float32")
+    if pixels:
+        x = (ops.cast(inputs, "float32") / 255.0 - np.float32(MEAN)) / np.float32(STD)
     x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(x)))
     for stage, width in enumerate((16, 32, 64)):
         for block in range(blocks):
@@ -50,11 +55,25 @@ def plain_cifar_resnet(depth, num_classes=10, input_shape=(32, 32, 3)):
     return keras.Model(inputs, outputs)
 
 
-def median_latencies(flatbuffers, threads, runs, image):
+def normalised_input_file(model, quantize, calibration):
+    """The pre-0.2 kind of file: normalised float input, quantized to int8 in an int8 file."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def median_latencies(flatbuffers, threads, runs):
+    """Median ms of ``invoke`` per file, on a zero input of its own dtype, runs interleaved."""
     runners = {name: runtime.Runner(flatbuffer, threads=threads) for name, flatbuffer in flatbuffers.items()}
-    for runner in runners.values():
+    inputs = {}
+    for name, runner in runners.items():
+        inputs[name] = np.zeros(runner.input["shape"], runner.input["dtype"])
         for _ in range(10):
-            runner(image)
+            runner.invoke(inputs[name])
     timings = {name: [] for name in runners}
     order = list(runners)
     shuffle = random.Random(0).shuffle
@@ -64,7 +83,7 @@ def median_latencies(flatbuffers, threads, runs, image):
         shuffle(order)
         for name in order:
             start = time.perf_counter()
-            runners[name](image)
+            runners[name].invoke(inputs[name])
             timings[name].append((time.perf_counter() - start) * 1e3)
     return {name: timing.summarize(values)["median_ms"] for name, values in timings.items()}
 
@@ -90,7 +109,10 @@ def main():
                                                                              pixel_statistics)
             plain = plain_cifar_resnet(depth)
             flatbuffers[("plain", quantize, depth)] = convert.convert_model(plain, quantize, calibration)
-    latency = median_latencies(flatbuffers, args.threads, args.runs, calibration[0])
+            normalised = normalization.normalize(calibration.astype(np.float32), np.float32(MEAN), np.float32(STD))
+            flatbuffers[("normalised", quantize, depth)] = normalised_input_file(
+                plain_cifar_resnet(depth, pixels=False), quantize, normalised)
+    latency = median_latencies(flatbuffers, args.threads, args.runs)
 
     rows = []
     shallowest = model.depths[0]
@@ -101,6 +123,8 @@ def main():
             row[f"{quantize}_ms"] = round(ours, 4)
             row[f"{quantize}_plain_ms"] = round(plain, 4)
             row[f"{quantize}_ratio_to_plain"] = round(ours / plain, 3)
+            # The same plain network, pixels in minus normalised input in: the normalisation's price.
+            row[f"{quantize}_pixel_input_cost_ms"] = round(plain - latency[("normalised", quantize, depth)], 4)
             row[f"{quantize}_bytes"] = len(flatbuffers[("ddnn_tf", quantize, depth)])
             row[f"{quantize}_plain_bytes"] = len(flatbuffers[("plain", quantize, depth)])
         row["int8_speedup_over_float32"] = round(row["float32_ms"] / row["int8_ms"], 2)
@@ -109,11 +133,12 @@ def main():
         rows.append(row)
 
     print(f"{args.arch}: median of {args.runs} interleaved runs, batch 1, {args.threads} thread(s), ms")
-    print(f"{'depth':>5} {'int8':>8} {'plain':>8} {'ratio':>6} {'float32':>8} {'plain':>8} {'ratio':>6} "
-          f"{'int8 x':>7} {'lat/d0':>7} {'mac/d0':>7}")
+    print(f"{'depth':>5} {'int8':>8} {'plain':>8} {'ratio':>6} {'px cost':>8} {'float32':>8} {'plain':>8} {'ratio':>6} "
+          f"{'px cost':>8} {'int8 x':>7} {'lat/d0':>7} {'mac/d0':>7}")
     for r in rows:
         print(f"{r['depth']:>5} {r['int8_ms']:>8.3f} {r['int8_plain_ms']:>8.3f} {r['int8_ratio_to_plain']:>6} "
-              f"{r['float32_ms']:>8.3f} {r['float32_plain_ms']:>8.3f} {r['float32_ratio_to_plain']:>6} "
+              f"{r['int8_pixel_input_cost_ms']:>8.4f} {r['float32_ms']:>8.3f} {r['float32_plain_ms']:>8.3f} "
+              f"{r['float32_ratio_to_plain']:>6} {r['float32_pixel_input_cost_ms']:>8.4f} "
               f"{r['int8_speedup_over_float32']:>7} {r['int8_latency_over_shallowest']:>7} {r['macs_over_shallowest']:>7}")
     files.write_json(out, {"arch": args.arch, "threads": args.threads, "runs": args.runs, "tensorflow": tf.__version__,
                         "rows": rows})
