@@ -71,7 +71,7 @@ def median_latencies(flatbuffers, threads, runs):
     runners = {name: runtime.Runner(flatbuffer, threads=threads) for name, flatbuffer in flatbuffers.items()}
     inputs = {}
     for name, runner in runners.items():
-        inputs[name] = np.zeros(runner.input["shape"], runner.input["dtype"])
+        inputs[name] = runner.zero_input()
         for _ in range(10):
             runner.invoke(inputs[name])
     timings = {name: [] for name in runners}

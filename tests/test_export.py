@@ -75,10 +75,32 @@ def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
     images, same_labels = pipeline.take_examples(normalised, 50)
     np.testing.assert_array_equal(labels, same_labels)
     assert pixels.min() >= 0 and pixels.max() > 200 and np.array_equal(pixels, np.round(pixels))
+    reference = model(images, depth=20, training=False).numpy()
+    # The Keras model the file is converted from: training's logits to the bit.
+    on_pixels = model.subnet(20, statistics=run["data"])(pixels.astype(np.uint8), training=False).numpy()
+    np.testing.assert_array_equal(on_pixels, reference)
     runner = runtime.Runner(convert.convert_depth(model, 20, "float32", [], run["data"]))
     logits = np.stack([runner(image) for image in pixels.astype(np.uint8)])
-    reference = model(images, depth=20, training=False).numpy()
     assert np.max(np.abs(logits - reference)) <= 1e-4 * np.max(np.abs(reference))
+    with pytest.raises(ValueError, match="whole numbers from 0 to 255"):
+        runner.prepare(images[0])  # a normalised image where pixels belong
+
+
+def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_path):
+    model, run = trained
+    old = convert.convert_model(model.subnet(20, batch_size=1), "float32", [])  # normalised input, as before 0.2
+    runner = runtime.Runner(old)
+    assert not runner.takes_pixels
+    with pytest.raises(ValueError, match="not uint8 pixels"):
+        runner.prepare(np.zeros((32, 32, 3), np.uint8))
+    _, figures = timing.time_file(old, None, threads=1, runs=3, warmup=1)
+    assert figures["io_ms"] is None and len(figures["timings_ms"]) == 3 and figures["median_ms"] > 0
+    path = tmp_path / "old.tflite"
+    path.write_bytes(old)
+    path.with_suffix(".json").write_text(json.dumps({"data": run["config"]["data"], "seed": run["config"]["seed"]}))
+    result = run_cli("ddnn_tf.benchmark", path, "--accuracy", "--runs=2", f"--out={tmp_path / 'out'}")
+    assert result.returncode == 2 and "takes float32 input, not uint8 pixels" in error_lines(result)[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 @pytest.mark.parametrize("bn,quantize", [("shared", "float32"), ("shared", "int8"), ("private", "float32")])

@@ -26,14 +26,26 @@ class Runner:
         self.input_name, self.input = next(iter(self.runner.get_input_details().items()))
         self.output_name, self.output = next(iter(self.runner.get_output_details().items()))
 
+    @property
+    def takes_pixels(self):
+        """Whether the file takes uint8 pixels, as every file ddnn_tf 0.2 and later exports."""
+        return self.input["dtype"] == np.uint8 and self.input["quantization"][0] == 0
+
+    def zero_input(self):
+        """An all-zero input batch of the file's own shape and dtype: what timing needs, for any file."""
+        return np.zeros(self.input["shape"], self.input["dtype"])
+
     def prepare(self, image):
-        """One ``(height, width, channels)`` image of pixels as the file's input batch of one."""
-        if self.input["quantization"][0] != 0:
+        """One ``(height, width, channels)`` image of pixels (whole numbers in [0, 255]) as the file's input batch."""
+        if not self.takes_pixels:
             raise ValueError(
-                f"the file's input is quantized {np.dtype(self.input['dtype']).name}, not pixels: it was exported "
-                "before ddnn_tf 0.2, whose files take uint8 pixels; export it again"
+                f"the file takes {np.dtype(self.input['dtype']).name} input, not uint8 pixels: it was not exported "
+                "by ddnn_tf 0.2 or later, whose files take pixels and normalise them inside; export it again"
             )
-        return np.asarray(image)[np.newaxis].astype(self.input["dtype"])
+        image = np.asarray(image)
+        if image.dtype != np.uint8 and not np.all((image >= 0) & (image <= 255) & (image == np.round(image))):
+            raise ValueError("pixels must be whole numbers from 0 to 255; got values outside, or normalised images")
+        return image[np.newaxis].astype(np.uint8)
 
     def invoke(self, x):
         """The file's raw output for a prepared input."""

@@ -59,38 +59,40 @@ def _read_file(path):
     return flatbuffer, meta, signatures
 
 
-def time_file(flatbuffer, signature, threads, runs, warmup, image):
-    """Latency figures (milliseconds) of one signature at one thread count.
+def time_file(flatbuffer, signature, threads, runs, warmup):
+    """Latency figures (milliseconds) of one signature at one thread count, on an all-zero input.
 
     The timed runs measure ``invoke`` alone, as ``benchmark_model`` does on a
-    device; preparing the input and dequantizing the output is timed apart
-    (``io_ms``).
+    device, so any TFLite file can be timed. For a file that takes pixels,
+    preparing a black image and dequantizing the output is timed apart
+    (``io_ms``); else ``io_ms`` is null.
     """
     start = time.perf_counter()
     runner = runtime.Runner(flatbuffer, signature, threads=threads)
     init_ms = (time.perf_counter() - start) * 1e3
+    zeros = runner.zero_input()
     start = time.perf_counter()
-    runner(image)
+    runner.invoke(zeros)
     first_ms = (time.perf_counter() - start) * 1e3
-    prepared = runner.prepare(image)
     for _ in range(warmup):
-        runner.invoke(prepared)
+        runner.invoke(zeros)
     timings, io_timings = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        output = runner.invoke(prepared)
+        output = runner.invoke(zeros)
         timings.append((time.perf_counter() - start) * 1e3)
-        start = time.perf_counter()
-        runner.finish(output)
-        runner.prepare(image)
-        io_timings.append((time.perf_counter() - start) * 1e3)
+        if runner.takes_pixels:
+            start = time.perf_counter()
+            runner.finish(output)
+            runner.prepare(zeros[0])
+            io_timings.append((time.perf_counter() - start) * 1e3)
     return runner, {
         "init_ms": round(init_ms, 3),
         "first_run_ms": round(first_ms, 3),
         "warmup_runs": warmup,
         "runs": runs,
         **summarize(timings),
-        "io_ms": round(statistics.median(io_timings), 4),
+        "io_ms": round(statistics.median(io_timings), 4) if io_timings else None,
         "timings_ms": timings,
     }
 
@@ -114,9 +116,8 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
         flatbuffer, meta, signatures = _read_file(path)
         for signature in signatures:
             info = (meta or {}).get("signatures", {}).get(signature, meta or {})
-            image = np.zeros(info.get("input_shape", [1, 32, 32, 3])[1:], np.uint8)
             for count in threads:
-                runner, timing = time_file(flatbuffer, signature, count, runs, warmup, image)
+                runner, timing = time_file(flatbuffer, signature, count, runs, warmup)
                 timings = timing.pop("timings_ms")
                 row = {
                     "file": Path(path).name,
@@ -133,6 +134,11 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
                     "timings_ms": timings,
                 }
                 if accuracy and info.get("data"):
+                    if not runner.takes_pixels:
+                        raise errors.UsageError(
+                            f"{path} takes {np.dtype(runner.input['dtype']).name} input, not uint8 pixels: it was "
+                            "exported before ddnn_tf 0.2; export it again to measure --accuracy, or time it without"
+                        )
                     images, labels = _held_out(info, eval_examples)
                     row["accuracy"] = float(np.mean([runner(x).argmax() for x in images] == labels))
                 results.append(row)
