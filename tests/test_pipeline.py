@@ -9,7 +9,7 @@ from PIL import Image
 
 import ddnn_tf
 from ddnn_tf.config import base_config
-from ddnn_tf.data import pipeline
+from ddnn_tf.data import normalization, pipeline
 from ddnn_tf.errors import UsageError
 
 
@@ -149,3 +149,11 @@ def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_pat
     # A different seed would have held out other images: the seed matters.
     _, other, _ = pipeline.load(config.data, seed=0)
     assert {x.tobytes() for x in pipeline.take_examples(other, 100)[0]} != {x.tobytes() for x in eval_images}
+    # What an exported file takes: the same held-out images as pixels, which normalise to the images above.
+    _, pixels, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], pixels=True)
+    pixels, _ = pipeline.take_examples(pixels, 100)
+    assert pixels.min() >= 0 and pixels.max() <= 255 and np.array_equal(pixels, np.round(pixels))
+    np.testing.assert_array_equal(normalization.normalize(pixels, np.float32(info.mean), np.float32(info.std)),
+                                  eval_images)
+    with pytest.raises(ValueError, match="normalised images need the run's statistics"):
+        pipeline.load_stored(run["config"]["data"], run["config"]["seed"])

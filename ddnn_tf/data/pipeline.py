@@ -101,7 +101,9 @@ def load(data, seed=0, role="eval", statistics=None, pixels=False):
     size = data.image_size or None
     sample = next(iter(train_images.take(1)))
     image_shape = (size or sample.shape[0], size or sample.shape[1], 3)
-    mean, std = statistics or KNOWN_STATISTICS.get(data.name) or _statistics(train_images, image_shape)
+    mean, std = statistics or KNOWN_STATISTICS.get(data.name) or (
+        ((), ()) if pixels else _statistics(train_images, image_shape)  # pixels need none
+    )
     augment = data.augment
     if augment == "auto":
         augment = "cifar" if max(image_shape[:2]) <= 64 else "imagenet"
@@ -329,12 +331,11 @@ def _finish(dataset, data, info, augment, training, seed, limit, pixels):
             dataset = dataset.map(lambda x, y: (_cifar_train(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
         elif augment == "imagenet":
             dataset = dataset.map(lambda x, y: (_imagenet_train(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
-    mean = tf.constant(info.mean, tf.float32)
-    std = tf.constant(info.std, tf.float32)
-
     def model_input(x):
         x = tf.cast(x, tf.float32)
-        return x if pixels else normalization.normalize(x, mean, std)
+        if pixels:
+            return x
+        return normalization.normalize(x, tf.constant(info.mean, tf.float32), tf.constant(info.std, tf.float32))
 
     return _sharded(
         dataset.batch(data.batch_size)
