@@ -70,7 +70,7 @@ def read_report(path):
 
 
 def _check_timings(result, where):
-    """``timings_ms``, when present: one positive number per timed run."""
+    """``timings_ms``, when present: one number of milliseconds (0 or more) per timed run."""
     timings = result.get("timings_ms")
     if timings is None:
         return

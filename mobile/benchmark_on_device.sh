@@ -30,7 +30,8 @@ only its standard library).
 
 benchmark_model prints no p90 or p99 and, in most builds, no median: the
 report has them null (see mobile/parse_benchmark_model.py); the Android app in
-mobile/android measures every percentile. Each run's full output is kept in
+mobile/android keeps every timed run, and python -m ddnn_tf.merge_reports
+computes every percentile from them. Each run's full output is kept in
 <report name>_logs/.
 EOF
 }

@@ -19,8 +19,8 @@ kotlin {
 }
 
 dependencies {
-    // What mobile/core/test.sh compiles with, there from Debian's packages (Gson 2.10; see the Makefile).
-    implementation("com.google.code.gson:gson:2.10.1")
+    // What mobile/core/test.sh compiles with, there from Debian's packages (see the Makefile): the same versions.
+    implementation("com.google.code.gson:gson:2.10")
     testImplementation("junit:junit:4.13.2")
 }
 

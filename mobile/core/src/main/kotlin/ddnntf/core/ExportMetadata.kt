@@ -62,6 +62,8 @@ data class ExportMetadata(
                         "take pixels and normalise them inside; export it again",
                 )
             }
+            val output = TensorQuantization.fromJson(fields.obj("output"))
+            if (output.dtype == "uint8") throw JsonException("output is uint8; expected int8 or float32 logits")
             return ExportMetadata(
                 arch = fields.stringOrNull("arch"),
                 depth = Depth.fromJson(fields.map["depth"], "depth"),
@@ -69,7 +71,7 @@ data class ExportMetadata(
                 labelNames = fields.strings("label_names"),
                 quantize = fields.stringOrNull("quantize"),
                 input = input,
-                output = TensorQuantization.fromJson(fields.obj("output")),
+                output = output,
                 multiplyAccumulates = fields.longOrNull("multiply_accumulates"),
                 tfliteAccuracy = fields.doubleOrNull("tflite_accuracy"),
                 kerasAccuracy = fields.doubleOrNull("keras_accuracy"),

@@ -55,6 +55,9 @@ class MetadataTests {
         assertFailsWith<JsonException>("input is int8, not uint8 pixels: the file was exported before ddnn_tf 0.2") {
             ExportFileMetadata.parse(with("input", mapOf("dtype" to "int8", "scale" to 0.01, "zero_point" to 0L)))
         }
+        assertFailsWith<JsonException>("output is uint8; expected int8 or float32 logits") {
+            ExportFileMetadata.parse(with("output", mapOf("dtype" to "uint8", "scale" to 0.0, "zero_point" to 0L)))
+        }
         assertFailsWith<JsonException>("positive scale") {
             ExportFileMetadata.parse(with("output", mapOf("dtype" to "int8", "scale" to 0.0, "zero_point" to 0L)))
         }
