@@ -54,9 +54,11 @@ JARS := mobile/jars
 CORE_JARS := $(JARS)/gson.jar $(JARS)/junit4.jar $(JARS)/hamcrest.jar
 
 # $(call debian_jar,PACKAGE=VERSION): the package's usr/share/java/<target's name> becomes the target.
+# A machine without package lists gets them first (apt-get update), then the download is tried again.
 define debian_jar
 	rm -rf $@.tmp && mkdir -p $@.tmp
-	cd $@.tmp && apt-get download -qq $(1) || { echo "error: apt-get download $(1) failed; if the package lists are missing, run apt-get update" >&2; exit 1; }
+	cd $@.tmp && { apt-get download -qq $(1) || { apt-get update -qq && apt-get download -qq $(1); }; } \
+		|| { echo "error: apt-get download $(1) failed, also after apt-get update (which needs root)" >&2; exit 1; }
 	dpkg-deb -x $@.tmp/*.deb $@.tmp
 	cp -L $@.tmp/usr/share/java/$(@F) $@
 	rm -rf $@.tmp
