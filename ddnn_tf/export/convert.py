@@ -195,7 +195,8 @@ def better_int8(model, depth, run, options, training, calibration_images, images
     train_images, train_labels, teacher_logits = training
     flatbuffer, report = qat.quantization_aware_int8(
         model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
-        check_images=images[:qat.CHECK_IMAGES], calibration_images=calibration_images,
+        check_images=images[:qat.CHECK_IMAGES], check_logits=keras_logits[:qat.CHECK_IMAGES],
+        calibration_images=calibration_images,
         learning_rate=options.learning_rate, float_output=float_output,
     )
     runner = Runner(flatbuffer)

@@ -195,11 +195,12 @@ def training_set(model, train_data, examples, statistics):
 
 
 def quantization_aware_int8(model, depth, run, train_images, train_labels, teacher_logits, epochs, check_images,
-                            calibration_images, learning_rate=1e-4, float_output=False, seed=0):
+                            check_logits, calibration_images, learning_rate=1e-4, float_output=False, seed=0):
     """Fine-tunes one depth with fake int8 quantization; returns ``(int8 flatbuffer, report)``.
 
     The worker rebuilds the depth in tf_keras, fails unless its float logits
-    equal the Keras 3 sub-net's on ``check_images`` to REPLICA_TOLERANCE,
+    equal ``check_logits``, the Keras 3 sub-net's on ``check_images`` (the
+    export has them already), to REPLICA_TOLERANCE,
     quantizes it with tfmot's default 8-bit scheme, trains it for ``epochs``
     on the training images with the run's distillation loss against
     ``teacher_logits`` (the float full net's), and converts it to a batch-1
@@ -215,8 +216,6 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
     """
     check_installed()
     subnet = model.subnet(depth)
-    pixel_subnet = model.subnet(depth, statistics=run["data"])
-    check_logits = np.asarray(pixel_subnet.predict(check_images, batch_size=256, verbose=0), np.float32)
     settings = {
         "epochs": int(epochs),
         "batch_size": int(run["config"]["data"]["batch_size"]),
@@ -239,7 +238,7 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
             train_labels=np.asarray(train_labels, np.int32),
             teacher_logits=np.asarray(teacher_logits, np.float32),
             check_images=np.asarray(check_images, np.uint8),
-            check_logits=check_logits,
+            check_logits=np.asarray(check_logits, np.float32),
             calibration_images=np.asarray(calibration_images, np.uint8),
         )
         # Run by path, not ``-m ddnn_tf.export.qat_worker``: importing the package would load Keras 3 beside Keras 2.
