@@ -56,14 +56,12 @@ def plain_cifar_resnet(depth, pixels=True, num_classes=10, input_shape=(32, 32, 
 
 
 def normalised_input_file(model, quantize, calibration):
-    """The pre-0.2 kind of file: normalised float input, quantized to int8 in an int8 file."""
+    """The pre-0.2 kind of file: the export's converter settings on normalised float input, int8 input in int8."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    convert._configure(converter, quantize, lambda: ([image[np.newaxis]] for image in calibration), float_output=False)
     if quantize == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = converter.inference_output_type = tf.int8
-    return converter.convert()
+        converter.inference_input_type = tf.int8
+    return convert._convert(converter)
 
 
 def median_latencies(flatbuffers, threads, runs):

@@ -12,6 +12,7 @@ from ddnn_tf.plots import save_line_plot
 
 SCHEMA = "ddnn_tf.benchmark/1"
 
+
 def percentile(values, q):
     """The q-th percentile with linear interpolation (numpy's default)."""
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
