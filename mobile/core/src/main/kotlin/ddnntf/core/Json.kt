@@ -116,11 +116,7 @@ class JsonFields(val map: Map<String, Any?>, private val where: String) {
         return v.toInt()
     }
 
-    fun boolean(key: String): Boolean = present(key) as? Boolean ?: wrong(key, "true or false", map[key])
-
     fun obj(key: String): JsonFields = of(present(key), path(key))
-
-    fun objOrNull(key: String): JsonFields? = map[key]?.let { of(it, path(key)) }
 
     fun list(key: String): List<Any?> = present(key) as? List<Any?> ?: wrong(key, "an array", map[key])
 

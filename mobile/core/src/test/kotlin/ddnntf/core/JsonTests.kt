@@ -81,7 +81,6 @@ class JsonTests {
         assertEquals(3L, fields.long("n"))
         assertEquals("a whole number read as a number", 3.0, fields.double("n"), 0.0)
         assertEquals(null, fields.doubleOrNull("z"))
-        assertEquals(true, fields.obj("o").boolean("k"))
         assertFailsWith<JsonException>("report.a must be a number, got the string \"x\"") { fields.double("a") }
         assertFailsWith<JsonException>("report.r must be a whole number") { fields.long("r") }
         assertFailsWith<JsonException>("report.missing is missing") { fields.string("missing") }
