@@ -1,4 +1,4 @@
-"""Does EKD beat training each depth alone? The pre-registered study of docs/results.md, section 1.
+"""Does EKD beat training each depth alone? The pre-registered study of docs/results.md, section 2.
 
     python bench/ekd_study.py pilot [--jobs 2]             # seed 0, scored on validation only
     python bench/ekd_study.py study --best ARM [--jobs 2]  # 5 seeds per arm, scored on test

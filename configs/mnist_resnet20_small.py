@@ -15,7 +15,7 @@ def get_config():
     config.model.depths = (8, 14)
     config.model.width = 0.25
     # Zero-initialised residuals learn far slower here: ResNet-8 reached 51 %
-    # against 91 % on validation after 2 epochs (docs/results.md, section 1).
+    # against 91 % on validation after 2 epochs (docs/results.md, section 2).
     config.model.zero_init_residual = False
     config.epochs = 20
     config.optimizer.learning_rate = 0.01  # 0.002 reached 75 % after 2 epochs, 0.01 91 %

@@ -1,6 +1,6 @@
 """ResNet-34 holding ResNet-18 at half width, trained on the offline real MNIST: the default run.
 
-Joint training, the measured default (docs/results.md, section 1); add
+Joint training, the measured default (docs/results.md, section 2); add
 ``--config.mode=ekd`` for the paper's distillation. ``make demo`` trains it, then ``python -m ddnn_tf.export_tflite --depth 18``
 exports ResNet-18 with no other flag (the run is the CLIs' default workdir):
     python -m ddnn_tf.train --config configs/mnist_resnet34.py --workdir runs/mnist_resnet34

