@@ -1,6 +1,7 @@
-"""Datasets by name: tensorflow-datasets (mocked), image folders, and their checks."""
+"""Datasets by name: tensorflow-datasets (mocked), image folders, epochs, and their checks."""
 
-import ml_collections
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,8 +9,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import ddnn_tf
-from ddnn_tf.config import base_config
-from ddnn_tf.data import normalization, pipeline
+from ddnn_tf.config import base_config, stored_data_config
+from ddnn_tf.data import augment, normalization, pipeline
 from ddnn_tf.errors import UsageError
 
 
@@ -21,15 +22,14 @@ def _data(**changes):
     return data
 
 
-@pytest.mark.parametrize("name,classes", [("cifar10", 10), ("cifar100", 100)])
-def test_tfds_datasets_by_name(name, classes):
+def test_a_tensorflow_datasets_set_by_name():
     with tfds.testing.mock_data(num_examples=24):
-        train, evaluation, info = pipeline.load(_data(name=name), seed=0)
+        train, evaluation, info = pipeline.load(_data(name="cifar100"), seed=0)
         images, labels = next(iter(train))
         eval_images, _ = next(iter(evaluation))
-    assert info.num_classes == classes and len(info.label_names) == classes
+    assert info.num_classes == 100 and len(info.label_names) == 100
     assert info.image_shape == (32, 32, 3)
-    assert info.mean == pipeline.KNOWN_STATISTICS[name][0]
+    assert info.mean == pipeline.KNOWN_STATISTICS["cifar100"][0]
     assert images.shape == (8, 32, 32, 3) and images.dtype == tf.float32 and labels.dtype == tf.int32
     assert eval_images.shape == (8, 32, 32, 3)
 
@@ -45,13 +45,26 @@ def test_imagenet_family_crops_to_the_configured_size():
     assert len(info.mean) == 3 and all(s > 0 for s in info.std), "statistics estimated from the images"
 
 
-def test_cifar_augmentation_pads_crops_and_flips():
+def test_cifar_augmentation_pads_crops_and_flips_as_its_seed_says():
     image = tf.reshape(tf.range(32 * 32 * 3, dtype=tf.int32) % 251, (32, 32, 3))
     image = tf.cast(image, tf.uint8)
-    tf.random.set_seed(3)
-    crops = [pipeline._cifar_train(image, (32, 32, 3)) for _ in range(8)]
+    crops = [augment.cifar_train(image, (32, 32, 3), tf.constant([3, seed], tf.int64)) for seed in range(8)]
     assert all(c.shape == (32, 32, 3) for c in crops)
     assert any(not np.array_equal(c, image) for c in crops)
+    assert len({c.numpy().tobytes() for c in crops}) > 4
+    again = augment.cifar_train(image, (32, 32, 3), tf.constant([3, 5], tf.int64))
+    np.testing.assert_array_equal(again, crops[5])
+
+
+def test_an_epoch_is_a_function_of_seed_and_epoch_alone():
+    data = _data(name="mnist", batch_size=32, train_examples=96, augment="cifar")
+    both = pipeline.take_examples(pipeline.load(data, seed=4, epochs=(0, 2))[0], 192)[0]
+    second = pipeline.take_examples(pipeline.load(data, seed=4, epochs=(1, 2))[0], 96)[0]
+    np.testing.assert_array_equal(both[96:], second, "epoch 1 alone is epoch 1 of a longer stream")
+    assert not np.array_equal(both[:96], both[96:]), "each epoch has its own order and crops"
+    assert {x.tobytes() for x in both[:96]} != {x.tobytes() for x in both[96:]}
+    other_seed = pipeline.take_examples(pipeline.load(data, seed=5, epochs=(1, 2))[0], 96)[0]
+    assert not np.array_equal(second, other_seed)
 
 
 def _write_folder(root, per_class=6, size=(20, 24)):
@@ -95,8 +108,8 @@ def test_mnist_validation_role_is_the_validation_split():
     "changes,message",
     [
         ({"name": "folder", "directory": "/nonexistent"}, "folder dataset directory '/nonexistent' does not exist"),
-        ({"name": "imagenet_typo"}, "unknown dataset 'imagenet_typo'; valid choices: mnist, folder, or a"),
-        ({"name": "cifar10", "augment": "mixup"}, "unknown augment 'mixup'; valid choices: auto, cifar"),
+        ({"name": "imagenet_typo"}, "unknown dataset 'imagenet_typo'; valid choices: mnist, cifar10, fashion_mnist, folder"),
+        ({"name": "cifar100", "augment": "mixup"}, "unknown augment 'mixup'; valid choices: auto, cifar"),
         ({"name": "mnist", "eval_split": "holdout"}, "valid choices: validation, test"),
     ],
 )
@@ -119,9 +132,11 @@ def test_imagenet_without_its_archives_says_where_to_put_them(tmp_path):
         pipeline.check(data)
 
 
-def test_config_dict_round_trips_through_json():
-    data = _data(name="cifar10")
-    assert pipeline.check(ml_collections.ConfigDict(data.to_dict())) is None
+def test_a_data_config_stored_as_json_loads_the_same_images():
+    data = _data(name="mnist", train_examples=64, eval_examples=64)
+    stored = stored_data_config(json.loads(json.dumps(data.to_dict())))
+    for original, again in zip(pipeline.load(data, seed=1)[:2], pipeline.load(stored, seed=1)[:2]):
+        np.testing.assert_array_equal(pipeline.take_examples(original, 64)[0], pipeline.take_examples(again, 64)[0])
 
 
 def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_path):
