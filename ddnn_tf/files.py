@@ -1,5 +1,7 @@
 """Files that are never left half-written, and reading them with errors that name the file."""
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -87,3 +89,35 @@ def write_json(path, data):
 
 def save_model(model, path):
     atomic_write(path, model.save)
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def exclusive(directory, what):
+    """Holds an exclusive lock on ``directory`` for the block, or raises a UsageError naming its holder.
+
+    The lock is the kernel's (``flock`` on ``directory/.lock``), so it dies with
+    the process that held it: a crashed run leaves only a stale file, which
+    the next run takes over.
+    """
+    path = Path(directory) / LOCK_FILE
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise errors.UsageError(
+            f"{directory} is in use by another {what} (PID {holder}); wait for it to finish or use another --workdir"
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock

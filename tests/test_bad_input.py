@@ -1,13 +1,15 @@
 """Every bad input to a CLI: one `error:` line naming the problem, exit status 2, nothing left on disk."""
 
 import json
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from conftest import MNIST_CONFIG, TINY_RUN_OVERRIDES, run_cli
 
-from ddnn_tf import train
+from ddnn_tf import errors, train
 
 TINY = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
 TRAIN = ["ddnn_tf.train", f"--config={MNIST_CONFIG}", "--workdir={tmp}/w", *TINY]
@@ -25,7 +27,7 @@ CASES = {
     "batch size 0": ([*TRAIN, "--config.data.batch_size=0"], {}, "data.batch_size must be at least 1, got 0"),
     "negative train_examples": ([*TRAIN, "--config.data.train_examples=-5"], {}, "data.train_examples must be 0"),
     "too many train_examples": ([*TRAIN, "--config.data.train_examples=9999999"], {},
-                                "the mnist train split holds 50000 digits"),
+                                "the mnist train split holds 50000 images"),
     "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private, path"),
     "unknown teacher": ([*TRAIN, "--config.ekd.teacher=foo"], {}, "valid choices: full, ensemble"),
     "negative temperature": ([*TRAIN, "--config.ekd.temperature=-1"], {}, "ekd.temperature must be above 0"),
@@ -92,8 +94,28 @@ def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_inta
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr
     assert "epoch_2.keras is truncated or corrupt" in lines[0] and "File not found" not in lines[0]
-    assert 'epoch_1.keras is intact: to resume from epoch_1.keras, set state.json to {"epoch": 1' in lines[0]
+    assert ('epoch_1.keras is intact: to resume from epoch_1.keras (epoch 1), write {"epoch": 1, '
+            f'"checkpoint": "epoch_1.keras"}} into {checkpoints / "state.json"}') in lines[0]
     assert _tree(tmp_path) == before
+
+
+def test_a_truncated_checkpoint_names_the_epoch_best_keras_holds():
+    from ddnn_tf.training import trainer
+
+    with tempfile.TemporaryDirectory() as root:
+        checkpoints = Path(root) / "checkpoints"
+        checkpoints.mkdir()
+        with zipfile.ZipFile(checkpoints / "best.keras", "w") as archive:
+            archive.writestr("config.json", "{}")
+        (checkpoints / "epoch_5.keras").write_bytes(b"PK truncated")
+        state = {"epoch": 5, "checkpoint": "epoch_5.keras", "best": 0.9, "best_epoch": 3, "monitor": "val_acc_20"}
+        (checkpoints / "state.json").write_text(json.dumps(state))
+        with pytest.raises(errors.UsageError) as raised:
+            trainer.check_resumable(root)
+    message = str(raised.value)
+    assert "best.keras is intact: to resume from best.keras (epoch 3), write " in message
+    written = json.loads(message.split("write ", 1)[1].split(" into ", 1)[0])
+    assert written == {**state, "epoch": 3, "checkpoint": "best.keras"}
 
 
 def test_the_default_config_is_found_from_any_directory():

@@ -231,3 +231,12 @@ def test_a_killed_export_leaves_none_of_its_set(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", convert.MANIFEST]
     manifest = json.loads((tmp_path / convert.MANIFEST).read_text())
     assert set(manifest["files"]) == set(files)
+    # A second export into the folder keeps the entries of the files it did not replace.
+    convert.publish(tmp_path, {"c.tflite": b"depth 34", "a.json": {"depth": 18, "again": True}})
+    listed = json.loads((tmp_path / convert.MANIFEST).read_text())["files"]
+    assert set(listed) == {"a.json", "a.tflite", "b.tflite", "c.tflite"}
+    assert listed["a.json"] != manifest["files"]["a.json"] and listed["b.tflite"] == manifest["files"]["b.tflite"]
+    (tmp_path / "b.tflite").unlink()  # a file that went is no longer listed
+    (tmp_path / "a.tflite").write_bytes(b"changed by hand")  # nor one that changed
+    convert.publish(tmp_path, {"d.tflite": b"x"})
+    assert set(json.loads((tmp_path / convert.MANIFEST).read_text())["files"]) == {"a.json", "c.tflite", "d.tflite"}

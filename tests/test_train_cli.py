@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import MNIST_CONFIG, REPO, TINY_RUN_OVERRIDES, run_cli, tiny_run_config, tiny_run_flags
+from conftest import MNIST_CONFIG, REPO, TINY_RUN_OVERRIDES, error_lines, run_cli, tiny_run_config, tiny_run_flags
 
 import ddnn_tf
 from ddnn_tf import errors, files
@@ -116,11 +116,36 @@ def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
         np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-6)
 
 
+def test_a_second_training_in_one_workdir_is_refused_while_the_first_lives(tmp_path):
+    args = [*tiny_run_flags(), "--config.epochs=2", "--config.model.width=0.25", "--config.data.validation_examples=500",
+            f"--workdir={tmp_path}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-m", "ddnn_tf.train", *args], env=env, cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = tmp_path / files.LOCK_FILE
+    deadline = time.time() + 300
+    while not (lock.exists() and lock.read_text().strip()) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.1)
+    second = run_cli("ddnn_tf.train", *args)
+    still_training = first.poll() is None
+    first.send_signal(signal.SIGKILL)  # a crash: its lock dies with it
+    first.wait()
+    assert still_training, "the first run ended before the second started: the test proves nothing"
+    assert second.returncode == 2, second.stderr
+    assert error_lines(second) == [f"error: {tmp_path} is in use by another training (PID {first.pid}); "
+                                   "wait for it to finish or use another --workdir"]
+    third = run_cli("ddnn_tf.train", *args)  # the stale lock is taken over
+    assert third.returncode == 0, third.stderr
+    with open(tmp_path / "log.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert sorted(epochs) == epochs and len(set(epochs)) == len(epochs) == 2
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (["--config.no_such_key=1"], "no_such_key"),
-        (["--config.data.name=imagenet_typo"], "unknown dataset 'imagenet_typo'; valid choices: mnist, folder"),
+        (["--config.data.name=imagenet_typo"], "unknown dataset 'imagenet_typo'; valid choices: mnist, cifar10, fashion_mnist, folder"),
         (["--config.strategy=horovod"], "unknown strategy 'horovod'; valid choices: default, mirrored, multi_worker, tpu"),
         (["--config.data.name=folder", "--config.data.directory=/nonexistent"], "directory '/nonexistent' does not exist"),
         (["--config.mode=distil"], "unknown mode 'distil'; valid choices: ekd, joint, independent"),

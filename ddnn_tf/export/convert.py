@@ -291,11 +291,14 @@ MANIFEST = "export_manifest.json"
 
 
 def publish(out, outputs):
-    """Writes one export's files into ``out`` as a set, then ``export_manifest.json`` naming them.
+    """Writes one export's files into ``out`` as a set, then updates ``export_manifest.json``.
 
     Every file is written whole into a staging folder inside ``out`` first and
     only then renamed into place, so a kill while writing leaves none of the
     set. The manifest is written last: a set is complete when it lists it.
+    It lists what the folder holds: this set, and the entries of earlier
+    exports whose files are still there unchanged (an export of depth 18
+    into a folder that holds depth 34 keeps depth 34's entries).
     ``outputs`` maps names to bytes (a .tflite) or to JSON-able metadata.
     """
     out = Path(out)
@@ -309,10 +312,21 @@ def publish(out, outputs):
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    listed = {**_still_there(out), **{name: hashlib.sha256(content).hexdigest() for name, content in encoded.items()}}
     files.write_json(out / MANIFEST, {
-        "files": {name: hashlib.sha256(content).hexdigest() for name, content in encoded.items()},
+        "files": dict(sorted(listed.items())),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
+
+
+def _still_there(out):
+    """The earlier manifest's entries whose files are in ``out`` with the listed checksum."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: list this set alone
+        return {}
+    return {name: digest for name, digest in listed.items()
+            if (out / name).is_file() and hashlib.sha256((out / name).read_bytes()).hexdigest() == digest}
 
 
 def format_rows(rows):

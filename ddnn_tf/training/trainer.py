@@ -206,19 +206,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.directory = Path(directory)
         self.monitor = monitor
         self.keep = keep
-        state = read_state(self.directory)
-        self.best = state.get("best", -math.inf) if state else -math.inf
+        state = read_state(self.directory) or {}
+        self.best = state.get("best", -math.inf)
+        self.best_epoch = state.get("best_epoch")  # which epoch best.keras holds
 
     def on_epoch_end(self, epoch, logs=None):
         files.save_model(self.model, self.directory / f"epoch_{epoch + 1}.keras")
         score = (logs or {}).get(self.monitor, -math.inf)
         if score > self.best:
-            self.best = score
+            self.best, self.best_epoch = score, epoch + 1
             files.save_model(self.model, self.directory / "best.keras")
-        files.write_json(
-            self.directory / "state.json",
-            {"epoch": epoch + 1, "checkpoint": f"epoch_{epoch + 1}.keras", "best": self.best, "monitor": self.monitor},
-        )
+        files.write_json(self.directory / "state.json", {
+            "epoch": epoch + 1, "checkpoint": f"epoch_{epoch + 1}.keras", "best": self.best,
+            "best_epoch": self.best_epoch, "monitor": self.monitor,
+        })
         (self.directory / f"epoch_{epoch + 1 - self.keep}.keras").unlink(missing_ok=True)
 
 
@@ -236,17 +237,18 @@ def check_resumable(workdir):
         latest = checkpoints / state["checkpoint"]
         if files.is_complete_archive(latest):
             continue
-        intact = [
-            path.name for path in (checkpoints / f"epoch_{state['epoch'] - 1}.keras", checkpoints / "best.keras")
-            if files.is_complete_archive(path)
-        ]
-        advice = (
-            f"{' and '.join(intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume from "
-            f"{intact[0]}, set state.json to "
-            + (f'{{"epoch": {state["epoch"] - 1}, "checkpoint": "{intact[0]}"}}' if intact[0].startswith("epoch_")
-               else '{"epoch": E, "checkpoint": "best.keras"} with E its epoch')
-            if intact else "no other checkpoint is intact: use a new --workdir"
-        )
+        # Each intact checkpoint with the state that resumes from it: the epoch it holds.
+        candidates = [(f"epoch_{state['epoch'] - 1}.keras", state["epoch"] - 1),
+                      ("best.keras", state.get("best_epoch"))]
+        intact = [(name, epoch) for name, epoch in candidates
+                  if epoch and files.is_complete_archive(checkpoints / name)]
+        if intact:
+            name, epoch = intact[0]
+            resumed = {**state, "epoch": epoch, "checkpoint": name}
+            advice = (f"{' and '.join(n for n, _ in intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume "
+                      f"from {name} (epoch {epoch}), write {json.dumps(resumed)} into {checkpoints / 'state.json'}")
+        else:
+            advice = "no other checkpoint is intact: use a new --workdir"
         raise errors.UsageError(
             f"checkpoint {latest} is truncated or corrupt (not a complete .keras archive); nothing was changed. {advice}"
         )
@@ -476,7 +478,8 @@ def train(config, workdir):
     strategy = make_strategy(config)
     workdir = files.writable_dir(workdir, "workdir")
     if is_chief(strategy):
-        _train_in(config, workdir, workdir, strategy)
+        with files.exclusive(workdir, "training"):  # one training per workdir
+            _train_in(config, workdir, workdir, strategy)
         return True
     scratch = workdir / f".worker_{strategy.cluster_resolver.task_id}_tmp"
     try:
