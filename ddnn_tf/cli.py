@@ -14,7 +14,13 @@ def _fail(message, status=2):
     sys.exit(status)
 
 
-def _parse_flags(argv):
+HELP_FLAGS = ("--help", "-h", "--helpshort", "-?")
+
+
+def _parse_flags(argv, command):
+    if any(arg in HELP_FLAGS for arg in argv[1:]):
+        print(command_help(command))
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
@@ -98,6 +104,21 @@ def _unknown_override(argv, default=None):
     return None
 
 
+def command_help(command):
+    """``--help``: the command module's docstring, then its flags and ``--config`` where it has one.
+
+    absl's own ``--help`` lists only the flags of ``sys.argv[0]``'s module,
+    which for a console script is pip's launcher: none.
+    """
+    sections = [(command.__doc__ or "").strip(), "flags:"]
+    for module in (command.__name__, __name__):  # the command's flags, then --config (defined here)
+        listed = flags.FLAGS.module_help(module).split("\n", 2)
+        if len(listed) > 2:
+            sections.append(listed[2])
+    sections.append("--helpfull lists every flag, absl's and TensorFlow's included.")
+    return "\n\n".join(sections)
+
+
 def run_cli(main):
     """Runs an absl ``main``: bad flags or a ``UsageError`` give one line and exit status 2, a ``CommandFailed`` 1."""
 
@@ -110,4 +131,5 @@ def run_cli(main):
         except errors.CommandFailed as error:
             _fail(error, status=1)
 
-    app.run(checked_main, flags_parser=_parse_flags)
+    command = sys.modules[main.__module__]
+    app.run(checked_main, flags_parser=lambda argv: _parse_flags(argv, command))

@@ -25,7 +25,8 @@ from ddnn_tf.config import load as load_config  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 MNIST_CONFIG = REPO / "configs" / "mnist_resnet56.py"
 # A training run small enough for tests: ResNet-32 holding ResNet-20.
-TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500}
+TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500,
+                      "data.validation_examples": 500}
 
 # A DDNN small enough to train in seconds: ResNet-20 holding depths 8 and 14.
 TINY_ARCH = "resnet20"

@@ -32,6 +32,7 @@ def runs(tmp_path_factory, ekd_run):
         result = run_cli("ddnn_tf.train", *tiny_run_flags(mode=mode), f"--workdir={root / mode}")
         assert result.returncode == 0, result.stderr
         assert "top1" in result.stdout, "training ends with the evaluation table"
+        assert "  scored depths 20, 32, " in result.stdout, "evaluation says what it did when output is no terminal"
     return root
 
 
@@ -83,7 +84,7 @@ def _weights(path):
 
 def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     # A quarter of the width: resuming does not depend on it, and its three epochs cost far less.
-    args = [*tiny_run_flags(), "--config.epochs=3", "--config.model.width=0.25", "--config.data.validation_examples=500"]
+    args = [*tiny_run_flags(), "--config.epochs=3", "--config.model.width=0.25"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
     workdir = tmp_path / "killed"
     process = subprocess.Popen(
@@ -117,8 +118,7 @@ def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
 
 
 def test_a_second_training_in_one_workdir_is_refused_while_the_first_lives(tmp_path):
-    args = [*tiny_run_flags(), "--config.epochs=2", "--config.model.width=0.25", "--config.data.validation_examples=500",
-            f"--workdir={tmp_path}"]
+    args = [*tiny_run_flags(), "--config.epochs=2", "--config.model.width=0.25", f"--workdir={tmp_path}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
     first = subprocess.Popen([sys.executable, "-m", "ddnn_tf.train", *args], env=env, cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,6 +1,7 @@
 """Per-depth accuracy, size, cost and speed of trained runs."""
 
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -74,14 +75,22 @@ def _top1(network, dataset):
     return correct / total
 
 
-def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None, role="eval"):
+def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=None, role="eval", progress=None):
     """One result row per depth of the run in ``workdir``.
 
     ``recalibration_batches`` (default: the run config's) > 0 also scores each
     depth after re-estimating its BN statistics on that many training batches.
     ``role`` "validation" scores the validation data that chose the run's
-    checkpoints instead of the eval split (``pipeline.load``).
+    checkpoints instead of the eval split (``pipeline.load``). ``progress``,
+    if given, is called with a line after each step (the CLI prints them
+    when its output is not a terminal).
     """
+    progress = progress or (lambda line: None)
+    started = time.perf_counter()
+
+    def done(what):
+        progress(f"  {what}, {time.perf_counter() - started:.0f} s")
+
     run, models = load_run(workdir)
     data_config = run["config"]["data"]
     train_data, eval_data, info = pipeline.load_stored(data_config, run["config"].get("seed", 0), run["data"], role)
@@ -93,11 +102,13 @@ def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=N
     for depth, (model, model_depth) in models.items():
         if id(model) not in cache:
             cache[id(model)] = _accuracies(model, eval_data, top5)
+            done(f"scored depth{'s' if len(model.depths) > 1 else ''} {', '.join(map(str, model.depths))}")
         top1, top5_accuracy = cache[id(model)][model_depth]
         recalibrated = None
         if recalibration_batches:  # on a copy of the depth: the run's model stays as trained
             subnet = recalibrated_subnet(model, train_data, model_depth, recalibration_batches)
             recalibrated = _top1(subnet, eval_data)
+            done(f"depth {depth} scored again after re-estimating BN on {recalibration_batches} batches")
         row = {
             "run": str(workdir),
             "mode": run["config"]["mode"],
@@ -155,7 +166,8 @@ def report(workdirs, out=None, latency=True, latency_runs=30):
     rows = []
     for workdir in workdirs:
         print(f"Evaluating {workdir} ...", flush=True)
-        rows += evaluate_run(workdir, latency, latency_runs)
+        progress = None if sys.stdout.isatty() else (lambda line: print(line, flush=True))
+        rows += evaluate_run(workdir, latency, latency_runs, progress=progress)
     print(format_table(rows))
     files.write_json(out / "results.json", {"rows": rows})
     plot(rows, out / "accuracy_vs_macs.png")
