@@ -22,11 +22,26 @@ def _parse_flags(argv, command):
         print(command_help(command))
         sys.exit(0)
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(_config_by_name(argv))
+    except errors.UsageError as error:
+        _fail(error)
     except flags.Error as error:
         _fail(f"{error}; run with --helpfull for the valid flags")
     except Exception as error:  # the --config file or one of its --config.key overrides
         _fail(_config_problem(error, argv))
+
+
+def _config_by_name(argv):
+    """``argv`` with a ``--config NAME`` of a shipped config replaced by that config's path."""
+    from ddnn_tf import config
+
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            argv[i] = f"--config={config.resolve(arg.split('=', 1)[1])}"
+        elif arg == "--config" and i + 1 < len(argv):
+            argv[i + 1] = str(config.resolve(argv[i + 1]))
+    return argv
 
 
 def config_value(holder):
@@ -115,6 +130,10 @@ def command_help(command):
         listed = flags.FLAGS.module_help(module).split("\n", 2)
         if len(listed) > 2:
             sections.append(listed[2])
+    if "config" in flags.FLAGS:
+        from ddnn_tf import config
+
+        sections.append(f"--config takes a config file or the name of a shipped one: {', '.join(config.shipped())}.")
     sections.append("--helpfull lists every flag, absl's and TensorFlow's included.")
     return "\n\n".join(sections)
 

@@ -8,6 +8,30 @@ from pathlib import Path
 
 import ml_collections
 
+from ddnn_tf import errors
+
+DEFAULT = "mnist_resnet34"  # the run make demo trains
+
+
+def shipped():
+    """``{name: path}`` of the configs installed with the package (the checkout's ``configs/``)."""
+    spec = importlib.util.find_spec("ddnn_tf.configs")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return {path.stem: path for path in sorted(folder.glob("*.py")) if path.stem != "__init__"}
+
+
+def resolve(value):
+    """The config file ``value`` names: a path to a file, or the name of a shipped config."""
+    if Path(value).is_file():
+        return Path(value)
+    configs = shipped()
+    name = Path(value).stem if Path(value).suffix == ".py" and Path(value).parent == Path(".") else value
+    if name in configs:
+        return configs[name]
+    raise errors.UsageError(
+        f"no config file {value} and no shipped config of that name; shipped configs: {', '.join(configs)}"
+    )
+
 
 def base_config():
     config = ml_collections.ConfigDict()

@@ -1,21 +1,22 @@
 """Trains a DDNN from a config file.
 
-    python -m ddnn_tf.train --config configs/mnist_resnet34.py --workdir runs/mnist_resnet34 \\
+    python -m ddnn_tf.train --config mnist_resnet34 --workdir runs/mnist_resnet34 \\
         [--config.mode=independent] [--config.epochs=3] ...
+
+``--config`` is a config file or the name of a shipped one (``configs/*.py``
+in a checkout, installed with the package as ``ddnn_tf.configs``); the
+default is ``mnist_resnet34``, from any folder.
 
 Any config value can be overridden with ``--config.key=value``. Running the
 same command again after an interruption resumes from the last completed
 epoch. Ends with the per-depth results table of ``python -m ddnn_tf.evaluate``.
 """
 
-from pathlib import Path
-
 from absl import flags
 
-from ddnn_tf import cli, errors
+from ddnn_tf import cli, config, errors
 
-# The checkout's default config, found from any working directory.
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist_resnet34.py"
+DEFAULT_CONFIG = config.shipped()[config.DEFAULT]  # installed with the package: found from any folder
 _CONFIG = cli.define_config_flag(DEFAULT_CONFIG)
 _WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Directory of the run.")
 

@@ -18,7 +18,8 @@ CLUSTER = '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"typ
 # (command and flags, environment additions, what the one error line must say)
 CASES = {
     "missing config file": (["ddnn_tf.train", "--config={tmp}/inputs/none.py", "--workdir={tmp}/w"], {},
-                            "cannot read the config file"),
+                            "no config file {tmp}/inputs/none.py and no shipped config of that name; shipped "
+                            "configs: cifar100_resnet34, cifar10_resnet20,"),
     "config with a syntax error": (["ddnn_tf.train", "--config={tmp}/inputs/broken.py", "--workdir={tmp}/w"], {},
                                    "has a syntax error at line 1"),
     "config without get_config": (["ddnn_tf.train", "--config={tmp}/inputs/empty.py", "--workdir={tmp}/w"], {},
