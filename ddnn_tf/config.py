@@ -112,6 +112,9 @@ def base_config():
     config.optimizer.weight_decay = 5e-4
     config.optimizer.warmup_epochs = 0.0  # linear warm-up, then cosine decay to zero
 
+    # Before each epoch's validation, every depth's BN statistics re-estimated on
+    # this many training batches (0: off), so model.keras and best.keras carry them.
+    config.precise_bn_batches = 0
     config.bn_recalibration_batches = 20  # evaluation also reports accuracy after re-estimating BN
     return config
 

@@ -22,65 +22,12 @@ from pathlib import Path
 from absl import flags
 
 from ddnn_tf import cli, errors, files
-from ddnn_tf.runtime import timing
+from ddnn_tf.runtime import report as reports_format, timing
 
 _OUT = flags.DEFINE_string("out", None, "Where merged.json, merged.txt and the plot go (default: the first report's folder).")
 
 MERGED_SCHEMA = "ddnn_tf.benchmark_merged/1"
 PLOT_NAME = "accuracy_vs_latency_merged.png"
-# The result fields the table and the plot read, with the JSON types each may hold.
-_NUMBER_OR_NULL = (int, float, type(None))
-_RESULT_FIELDS = {
-    "file": (str,),
-    "depth": (int, str, type(None)),
-    "quantize": (str, type(None)),
-    "threads": (int,),
-    "median_ms": _NUMBER_OR_NULL,
-    "p90_ms": _NUMBER_OR_NULL,
-    "accuracy": _NUMBER_OR_NULL,
-    "validated_accuracy": _NUMBER_OR_NULL,
-}
-
-
-def read_report(path):
-    """One report, checked against the schema, or a UsageError that says what is wrong with it."""
-    report = files.read_json(path, "benchmark report")
-    where = f"benchmark report {path}"
-    if not isinstance(report, dict) or report.get("schema") != timing.SCHEMA:
-        schema = report.get("schema") if isinstance(report, dict) else None
-        raise errors.UsageError(f"{where} is not a {timing.SCHEMA} report (its schema is {schema!r})")
-    device = report.get("device")
-    if not isinstance(device, dict) or not isinstance(device.get("name"), str):
-        raise errors.UsageError(f"{where}: device must be an object with a name")
-    results = report.get("results")
-    if not isinstance(results, list):
-        raise errors.UsageError(f"{where}: results must be a list")
-    for index, result in enumerate(results):
-        if not isinstance(result, dict):
-            raise errors.UsageError(f"{where}: results[{index}] must be an object")
-        for key, types in _RESULT_FIELDS.items():
-            if key not in result:
-                raise errors.UsageError(f"{where}: results[{index}] has no {key}")
-            # bool is an int to Python, but never a valid count or time here.
-            if isinstance(result[key], bool) or not isinstance(result[key], types):
-                raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
-        _check_timings(result, f"{where}: results[{index}]")
-    report["results"] = [timing.complete(result) for result in results]
-    return report
-
-
-def _check_timings(result, where):
-    """``timings_ms``, when present: one number of milliseconds (0 or more) per timed run."""
-    timings = result.get("timings_ms")
-    if timings is None:
-        return
-    if not isinstance(timings, list) or not timings or any(
-            isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0 for t in timings):
-        raise errors.UsageError(f"{where}.timings_ms must be a non-empty list of milliseconds, got {timings!r:.80}")
-    if result.get("runs") != len(timings):
-        raise errors.UsageError(f"{where}: runs is {result.get('runs')!r} but timings_ms holds {len(timings)} timings")
-
-
 def _labels(reports):
     """A device label per report: its name, plus its runtime or its position when the name alone is ambiguous."""
     labels = []
@@ -187,7 +134,7 @@ def merge_files(paths, out):
     UsageError and leaves ``out`` untouched.
     """
     paths = [Path(p) for p in paths]
-    reports = [read_report(path) for path in paths]  # a missing one: "benchmark report ... does not exist"
+    reports = [reports_format.read(path) for path in paths]  # a missing one: "benchmark report ... does not exist"
     out = files.writable_dir(out)
     merged = merge(reports, paths)
     table = format_table(merged["results"])

@@ -23,7 +23,7 @@ from conftest import REPO, assert_matches_schema, error_lines, run_cli, tiny_run
 
 from ddnn_tf import errors, files, merge_reports, runtime
 from ddnn_tf.data import pipeline
-from ddnn_tf.runtime import timing
+from ddnn_tf.runtime import report as report_format, timing
 
 MOBILE = REPO / "mobile"
 CORE = MOBILE / "core"
@@ -446,7 +446,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
         ("serving_default", 1, 20), ("serving_default", 4, 20), ("depth_20", 1, 20), ("depth_20", 4, 20),
         ("depth_32", 1, 32), ("depth_32", 4, 32)]
     assert (tmp_path / "phone_logs" / "resnet32_bundle_int8_depth_32_t4_cpu.txt").is_file()
-    assert merge_reports.read_report(out) == report, "a report merge_reports takes"
+    assert report_format.read(out) == report, "a report merge_reports takes"
 
     env["FAKE_OUTPUT"] = str(TESTDATA / "benchmark_model_gpu_failed.txt")
     failed = subprocess.run([str(script), "--gpu", "--out", str(tmp_path / "gpu.json"), files[0]],

@@ -25,6 +25,7 @@ import ddnn_tf
 from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
 from ddnn_tf.models import architectures, ddnn
+from ddnn_tf.models.calibration import recalibrate_bn
 
 MODES = ("ekd", "joint", "independent")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -304,6 +305,28 @@ class EpochTimer(keras.callbacks.Callback):
             logs["train_seconds"] = self.seconds if self.seconds is not None else self.clock() - self.started
 
 
+class PreciseBN(keras.callbacks.Callback):
+    """Before each epoch's validation, re-estimates every depth's BN statistics on ``num_batches`` training batches.
+
+    The moving averages a DDNN keeps lag its weights far more than a plain
+    net's (docs/design.md, "Precise BN"): re-estimated with the weights as they
+    are, the statistics make inference match training, and the checkpoint
+    chosen on validation (``best.keras``) and ``model.keras`` carry them.
+    """
+
+    def __init__(self, train_data, num_batches):
+        super().__init__()
+        self.train_data, self.num_batches = train_data, num_batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.done = False
+
+    def on_test_begin(self, logs=None):
+        if not self.done:  # the first evaluation of an epoch: its training steps are over
+            recalibrate_bn(self.model, self.train_data, num_batches=self.num_batches)
+            self.done = True
+
+
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Keras's TerminateOnNaN, remembering where it stopped so the CLI can say so."""
 
@@ -342,6 +365,7 @@ def fit_one(make_model, config, directory, training_from, validation_data, strat
     callbacks = [
         stop_on_nan,
         EpochTimer(),
+        *([PreciseBN(training_from(0), config.precise_bn_batches)] if config.precise_bn_batches else []),
         EpochCheckpoint(directory / "checkpoints", monitor=f"val_acc_{model.full_depth}"),
         keras.callbacks.CSVLogger(str(Path(directory) / "log.csv"), append=True),
         keras.callbacks.TensorBoard(str(Path(directory) / "tensorboard")),
@@ -421,6 +445,12 @@ def check_config(config):
         raise errors.UsageError(
             f"optimizer.warmup_epochs must be at least 0 and below epochs ({config.epochs}), so that the learning "
             f"rate has steps left to decay over; got {config.optimizer.warmup_epochs}"
+        )
+    _check_range("precise_bn_batches", config.precise_bn_batches, 0)
+    if config.precise_bn_batches and config.model.bn == "shared":
+        raise errors.UsageError(
+            "precise_bn_batches re-estimates each depth's own BN statistics, which bn=shared does not have: "
+            "use bn=path or private, or set precise_bn_batches=0"
         )
     _check_range("cpu_replicas", config.cpu_replicas, 0)
     _check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
