@@ -73,8 +73,31 @@ $(JARS)/junit4.jar:
 $(JARS)/hamcrest.jar:
 	$(call debian_jar,libhamcrest-java=2.2-1)
 
-test: setup $(KOTLINC) $(CORE_JARS)
+# The browser benchmark page's LiteRT.js, pinned in the page's package.json.
+WEB := ddnn_tf/runtime/web
+LITERT := $(WEB)/node_modules/@litertjs/core/dist/index.js
+
+$(LITERT): $(WEB)/package.json
+	npm install --prefix $(WEB) --no-audit --no-fund --silent
+	touch $@
+
+# A real headless Chromium for the page's test: Debian's chromium-headless-shell and the
+# libraries it needs beyond a base system, downloaded (no root) and unpacked into tests/browser.
+BROWSER := tests/browser
+HEADLESS := $(BROWSER)/usr/lib/chromium/chromium-headless-shell
+BROWSER_PACKAGES := chromium-headless-shell chromium-common libopenh264-7 libdouble-conversion3 libopus0 \
+	libharfbuzz-subset0 libxnvctrl0 libpulse0 libflac12 libminizip1 libogg0 libsndfile1 libasyncns0 \
+	libvorbis0a libvorbisenc2 libmpg123-0 libmp3lame0
+
+$(HEADLESS):
+	rm -rf $(BROWSER).tmp && mkdir -p $(BROWSER).tmp
+	cd $(BROWSER).tmp && { apt-get download -qq $(BROWSER_PACKAGES) || { apt-get update -qq && apt-get download -qq $(BROWSER_PACKAGES); }; } \
+		|| { echo "error: apt-get download of chromium-headless-shell failed, also after apt-get update (which needs root)" >&2; exit 1; }
+	for deb in $(BROWSER).tmp/*.deb; do dpkg-deb -x $$deb $(BROWSER).tmp/root; done
+	rm -rf $(BROWSER) && mv $(BROWSER).tmp/root $(BROWSER) && rm -rf $(BROWSER).tmp
+
+test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) runs exports mobile/node_modules $(JARS)
+	rm -rf $(VENV) runs exports mobile/node_modules $(JARS) $(WEB)/node_modules $(BROWSER)

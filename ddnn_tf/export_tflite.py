@@ -4,6 +4,7 @@
     python -m ddnn_tf.export_tflite --depth all --quantize float32 --out exports/
     python -m ddnn_tf.export_tflite --depth 18,34 --bundle
     python -m ddnn_tf.export_tflite --depth 18 --qat_epochs 2   # int8 by PTQ and by QAT; keeps the better
+    python -m ddnn_tf.export_tflite --depth all --target web     # for the browser benchmark (LiteRT.js)
 
 Each file ``<arch>_depth<N>_<quantize>.tflite`` is the standalone sub-net of
 that depth on uint8 pixels (it normalises them inside), with ``<name>.json``
@@ -15,7 +16,10 @@ accuracy points. ``--bundle`` also writes one file with a ``depth_N``
 signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
 see ``ddnn_tf.export.qat``) also fine-tunes each depth with quantization-aware
 training, distilling from the float full net, and keeps the more accurate
-int8 file; its .json records both accuracies.
+int8 file; its .json records both accuracies. ``--target web`` writes files
+LiteRT.js accepts (uint8 pixels in, float32 logits out, batch 1: LiteRT.js
+refuses int8 tensors at a file's boundary) into ``<workdir>/export_web``, for
+``python -m ddnn_tf.serve_benchmark``.
 """
 
 from pathlib import Path
@@ -33,6 +37,8 @@ _QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(Q
 _FLOAT_OUTPUT = flags.DEFINE_bool(
     "float_output", False, "Float32 logits out of int8 files (every file takes uint8 pixels in)."
 )
+_TARGET = flags.DEFINE_enum("target", "device", ("device", "web"), "device: phones and boards (LiteRT); web: "
+                            "browsers (LiteRT.js), float32 logits, into <workdir>/export_web by default.")
 _CALIBRATION = flags.DEFINE_integer("calibration_steps", 200, "Training images that calibrate int8.")
 _EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images that validate each file.")
 _MAX_DROP = flags.DEFINE_float("max_drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
@@ -70,10 +76,11 @@ def main(argv):
     run = files.read_json(workdir / "run.json", "run record")
     model = files.load_model(_CHECKPOINT.value or workdir / "model.keras")
     depths = convert.parse_depths(_DEPTH.value, model)
-    out = files.writable_dir(_OUT.value or workdir / "export")
+    web = _TARGET.value == "web"
+    out = files.writable_dir(_OUT.value or workdir / ("export_web" if web else "export"))
     try:
         rows = convert.export_depths(
-            model, depths, run, out, _QUANTIZE.value, _FLOAT_OUTPUT.value, _CALIBRATION.value, _EVAL.value,
+            model, depths, run, out, _QUANTIZE.value, _FLOAT_OUTPUT.value or web, _CALIBRATION.value, _EVAL.value,
             _MAX_DROP.value, _BUNDLE.value, qat_options,
         )
     except convert.ValidationError as error:

@@ -3,9 +3,10 @@
     python -m ddnn_tf.merge_reports laptop/benchmark.json pixel8_cpu.json pi5.json [--out=DIR]
 
 Each REPORT.json is a ``ddnn_tf.benchmark/1`` report (docs/benchmark_schema.md),
-written by ``python -m ddnn_tf.benchmark``, the Android app in mobile/android or
-mobile/benchmark_on_device.sh. Prints one table (device, file, depth, quantize,
-threads, median, p90, accuracy) and writes to DIR (default: the first
+written by ``python -m ddnn_tf.benchmark``, the Android app in mobile/android,
+mobile/benchmark_on_device.sh or the browser page of ``python -m
+ddnn_tf.serve_benchmark``. Prints one table (device, runtime, file, depth,
+quantize, threads, median, p90, accuracy) and writes to DIR (default: the first
 report's folder) ``merged.json`` (every result with its device), ``merged.txt`` (the
 table) and ``accuracy_vs_latency_merged.png``: accuracy against median latency,
 one line per device and thread count. Accuracy is the one measured on the
@@ -70,15 +71,17 @@ def _accuracy(row):
 
 def format_table(rows):
     width = max([len("device")] + [len(r["device"]) for r in rows])
-    lines = [f"{'device':<{width}} {'file':<36} {'depth':>6} {'quantize':<8} {'thr':>3} {'median':>9} {'p90':>9} "
-             f"{'acc':>8}   (milliseconds)"]
+    runtime_width = max([len("runtime")] + [len(r["runtime"] or "-") for r in rows])
+    lines = [f"{'device':<{width}} {'runtime':<{runtime_width}} {'file':<36} {'depth':>6} {'quantize':<8} {'thr':>3} "
+             f"{'median':>9} {'p90':>9} {'acc':>8}   (milliseconds)"]
     validated = False
     for r in rows:
         accuracy, measured = _accuracy(r)
         validated |= accuracy is not None and not measured
         acc = "-" if accuracy is None else f"{100 * accuracy:.2f}%" + ("" if measured else "*")
         lines.append(
-            f"{r['device']:<{width}} {r['file']:<36} {str(r['depth']) if r['depth'] is not None else '-':>6} "
+            f"{r['device']:<{width}} {r['runtime'] or '-':<{runtime_width}} {r['file']:<36} "
+            f"{str(r['depth']) if r['depth'] is not None else '-':>6} "
             f"{r['quantize'] or '-':<8} {r['threads']:>3} {_ms(r['median_ms']):>9} {_ms(r['p90_ms']):>9} {acc:>8}"
         )
     if validated:

@@ -40,7 +40,8 @@ def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
 # A flag each command's --help must list: its own, not absl's.
 OWN_FLAGS = {"train": ("--config", "--workdir"), "evaluate": ("--workdir", "--latency_runs"),
              "export_tflite": ("--depth", "--quantize"), "benchmark": ("--threads", "--budget_ms"),
-             "merge_reports": ("--out",), "launch_local": ("--workers",)}
+             "merge_reports": ("--out",), "launch_local": ("--workers",),
+             "serve_benchmark": ("--host", "--port", "--litert_dir")}
 
 
 def test_every_command_prints_its_own_flags_for_help_without_tensorflow():
@@ -60,7 +61,8 @@ def test_console_scripts_are_the_python_m_commands():
     assert {name: ep.value for name, ep in scripts.items()} == {
         "ddnn-train": "ddnn_tf.train:command", "ddnn-evaluate": "ddnn_tf.evaluate:command",
         "ddnn-export": "ddnn_tf.export_tflite:command", "ddnn-benchmark": "ddnn_tf.benchmark:command",
-        "ddnn-merge-reports": "ddnn_tf.merge_reports:command"}
+        "ddnn-merge-reports": "ddnn_tf.merge_reports:command",
+        "ddnn-serve-benchmark": "ddnn_tf.serve_benchmark:command"}
     result = subprocess.run([Path(sys.executable).parent / "ddnn-merge-reports"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and result.stderr.startswith("error: pass one or more benchmark reports")

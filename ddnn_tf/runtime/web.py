@@ -1,0 +1,222 @@
+"""The browser benchmark's server: a run's exported files, the page that times them with LiteRT.js, and the reports.
+
+Any device with a browser opens the page; it times every file with LiteRT.js
+(WebAssembly, with threads when the page is cross-origin isolated, or WebGPU
+when the browser has an adapter), checks its outputs on the run's test
+images against the Python LiteRT interpreter's, and posts a
+``ddnn_tf.benchmark/1`` report, which is written beside the host's
+``benchmark.json``, one file per device. Needs no TensorFlow.
+
+The server sends ``Cross-Origin-Opener-Policy: same-origin`` and
+``Cross-Origin-Embedder-Policy: require-corp`` on every answer: without
+them a browser gives WebAssembly no threads. It serves only the page, the
+LiteRT.js files and the files directly inside the export folder.
+"""
+
+import hashlib
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ddnn_tf import errors, files, runtime
+from ddnn_tf.runtime import report
+
+PAGE = Path(__file__).resolve().parent / "web"
+LITERT_VERSION = "2.5.3"  # as web/package.json pins it
+INSTALL_HINT = f"npm install --prefix DIR @litertjs/core@{LITERT_VERSION}, then --litert_dir DIR/node_modules/@litertjs"
+SERVED_SUFFIXES = (".tflite", ".json", ".bin")
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+                 ".json": "application/json", ".wasm": "application/wasm", ".tflite": "application/octet-stream",
+                 ".bin": "application/octet-stream", ".map": "application/json"}
+FLOAT32_TOLERANCE = 1e-4  # relative, as the export's float32 check
+REPORT_PREFIX = "benchmark_browser_"
+
+
+def default_litert_dir():
+    """``web/node_modules/@litertjs`` beside the page, where ``make test`` installs it from npm."""
+    return PAGE / "node_modules" / "@litertjs"
+
+
+def check_litert_dir(path):
+    path = Path(path)
+    for module in ("core/dist/index.js", "wasm-utils/dist/index.js", "core/wasm"):
+        if not (path / module).exists():
+            raise errors.UsageError(f"LiteRT.js is not in {path} (no {module}): {INSTALL_HINT}")
+    return path
+
+
+def catalogue(export_dir):
+    """What the page lists and checks: every .tflite file with its metadata and the host's logits on the test images.
+
+    The reference logits come from the Python LiteRT interpreter on the test
+    images ``mobile/write_test_images.py`` wrote into the folder; a file the
+    interpreter cannot read is listed with its problem, so the page shows
+    what the browser makes of it too.
+    """
+    export_dir = Path(export_dir)
+    test = _test_images(export_dir)
+    entries = []
+    for path in sorted(export_dir.glob("*.tflite")):
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        entry = {"file": path.name, "bytes": path.stat().st_size, "depth": meta.get("depth"),
+                 "quantize": meta.get("quantize"), "multiply_accumulates": meta.get("multiply_accumulates"),
+                 "validated_accuracy": meta.get("tflite_accuracy"),
+                 "output_dtype": (meta.get("quantization") or {}).get("output", {}).get("dtype"),
+                 "expected_logits": None, "problem": None}
+        try:
+            runner = runtime.Runner(path.read_bytes())
+            entry["output_dtype"] = np.dtype(runner.output["dtype"]).name
+            if test and runner.takes_pixels:
+                entry["expected_logits"] = [[round(float(v), 6) for v in runner(image)] for image in test["pixels"]]
+        except (ValueError, RuntimeError) as error:
+            entry["problem"] = f"not a valid TFLite file: {str(error).splitlines()[0]}"
+        entries.append(entry)
+    if not entries:
+        raise errors.UsageError(f"{export_dir} holds no .tflite file; export some with python -m ddnn_tf.export_tflite "
+                                "--target web")
+    described = {key: value for key, value in (test or {}).items() if key != "pixels"}
+    return {"files": entries, "test_images": described or None, "litert_version": LITERT_VERSION,
+            "float32_tolerance": FLOAT32_TOLERANCE}
+
+
+def _test_images(export_dir):
+    description = export_dir / "test_images.json"
+    if not description.is_file():
+        return None
+    test = files.read_json(description, "test image description")
+    pixels = np.fromfile(export_dir / test["images"], np.uint8)
+    shape = (test["count"], test["height"], test["width"], test["channels"])
+    if pixels.size != np.prod(shape):
+        raise errors.UsageError(f"{export_dir / test['images']} does not hold {test['count']} images of {shape[1:]}")
+    labels = np.fromfile(export_dir / test["labels"], "<i4")
+    return {**test, "pixels": pixels.reshape(shape), "label_values": labels.tolist()}
+
+
+def report_name(device_name):
+    """``benchmark_browser_<device>.json``: one file per device name, safe as a file name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")[:60] or "device"
+    return f"{REPORT_PREFIX}{slug}-{hashlib.sha256(device_name.encode()).hexdigest()[:8]}.json"
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """Serves one export folder's benchmark page; ``serve_forever`` runs it."""
+
+    daemon_threads = True
+
+    def __init__(self, address, export_dir, litert_dir, max_report_bytes, on_report=None):
+        self.export_dir = Path(export_dir).resolve()
+        self.litert_dir = check_litert_dir(litert_dir).resolve()
+        self.catalogue = json.dumps(catalogue(self.export_dir)).encode()
+        self.max_report_bytes = max_report_bytes
+        self.on_report = on_report or (lambda path: None)
+        self.lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "ddnn_tf"
+
+    def log_message(self, format, *args):  # one line per report instead, from the command
+        pass
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def _send(self, status, body, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status, message):
+        self._send(status, json.dumps({"error": message}).encode())
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            return self._file(PAGE / "index.html")
+        if path == "/benchmark.js":
+            return self._file(PAGE / "benchmark.js")
+        if path == "/catalogue.json":
+            return self._send(200, self.server.catalogue)
+        if path.startswith("/litert/"):
+            return self._file(self._inside(self.server.litert_dir, path[len("/litert/"):]))
+        if path.startswith("/files/"):
+            name = path[len("/files/"):]
+            if "/" in name or not name.endswith(SERVED_SUFFIXES):
+                return self._error(404, f"only the export folder's {', '.join(SERVED_SUFFIXES)} files are served")
+            return self._file(self._inside(self.server.export_dir, name))
+        self._error(404, f"no such page: {path}")
+
+    def _inside(self, root, relative):
+        """``root / relative`` if it stays inside ``root`` (no ``..``, no link out), else None."""
+        candidate = (root / relative).resolve()
+        return candidate if candidate.is_relative_to(root) else None
+
+    def _file(self, path):
+        if path is None or not path.is_file():
+            return self._error(404, "no such file")
+        self._send(200, path.read_bytes(), CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+
+    def do_POST(self):
+        if self.path != "/report":
+            return self._error(404, "reports go to /report")
+        try:
+            length = int(self.headers.get("Content-Length") or -1)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return self._error(411, "a report needs a Content-Length")
+        if length > self.server.max_report_bytes:
+            self.close_connection = True  # the body is not read
+            return self._error(413, f"the report has {length} bytes; the limit is {self.server.max_report_bytes}")
+        body = self.rfile.read(length)
+        try:
+            document = json.loads(body)
+            checked = report.check(document, "the report")
+            if checked["device"].get("kind") != "browser":
+                raise errors.UsageError("the report's device.kind must be 'browser'")
+        except ValueError as error:
+            return self._error(400, f"the report is not JSON: {error}")
+        except errors.UsageError as error:
+            return self._error(400, str(error))
+        name = report_name(document["device"]["name"])
+        with self.server.lock:
+            files.write_json(self.server.export_dir / name, document)
+        self.server.on_report(self.server.export_dir / name)
+        self._send(200, json.dumps({"saved": name}).encode())
+
+
+# Flags that keep a headless Chromium from reaching for Google's services, which a closed network refuses.
+HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0")
+
+
+def open_headless(executable, url, profile_dir):
+    """Opens ``url`` in a headless Chromium (``subprocess.Popen``); the caller ends it.
+
+    A Chromium unpacked from Debian's packages without installing them
+    (``make test`` puts one under ``tests/browser``) finds its libraries
+    beside it.
+    """
+    import os
+    import subprocess
+
+    root = Path(executable).resolve().parents[3]  # <root>/usr/lib/chromium/<executable>
+    libraries = [root / "usr/lib/x86_64-linux-gnu", root / "usr/lib/x86_64-linux-gnu/pulseaudio"]
+    env = dict(os.environ)
+    present = [str(path) for path in libraries if path.is_dir()]
+    if present:
+        env["LD_LIBRARY_PATH"] = ":".join(present + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    return subprocess.Popen([str(executable), *HEADLESS_FLAGS, f"--user-data-dir={profile_dir}", url], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,66 @@
+"""Serves a page that times a run's exported depths in the browser of any device, and collects its reports.
+
+    python -m ddnn_tf.serve_benchmark [--workdir runs/mnist_resnet34] [--export_dir DIR] \\
+        [--host 127.0.0.1] [--port 8000] [--litert_dir DIR]
+
+Open the printed address on the device (``--host 0.0.0.0`` to reach it from
+a phone on the same network); the page times every ``.tflite`` file of the
+export folder with LiteRT.js, checks its outputs on the run's test images
+(``mobile/write_test_images.py``) against the host's LiteRT, and posts its
+report, written as ``benchmark_browser_<device>.json`` beside the host's
+``benchmark.json``: ``python -m ddnn_tf.merge_reports`` puts them side by
+side. LiteRT.js cannot read int8 logits: export the files with
+``--target web``. Runs until interrupted (Ctrl-C); needs no TensorFlow.
+"""
+
+from pathlib import Path
+
+from absl import flags
+
+from ddnn_tf import cli, errors
+
+_WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Run directory; its export_web/ folder is served.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "The folder of .tflite files (default: <workdir>/export_web).")
+_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to listen on; 0.0.0.0 for every network the machine is on.")
+_PORT = flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
+_LITERT_DIR = flags.DEFINE_string("litert_dir", None, "The @litertjs folder of an npm install (default: the page's "
+                                  "own, installed by make test).")
+_MAX_REPORT = flags.DEFINE_integer("max_report_bytes", 4 << 20, "Largest report the server accepts.")
+
+
+def main(argv):
+    from ddnn_tf.runtime import web  # here, so that --help answers at once
+
+    if len(argv) > 1:
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --help")
+    export_dir = Path(_EXPORT_DIR.value or Path(_WORKDIR.value) / "export_web")
+    if not export_dir.is_dir():
+        raise errors.UsageError(f"{export_dir} does not exist; export the depths for the browser first: "
+                                f"python -m ddnn_tf.export_tflite --workdir {_WORKDIR.value} --target web")
+    if not 0 <= _PORT.value < 65536:
+        raise errors.UsageError(f"--port must be from 0 to 65535, got {_PORT.value}")
+    try:
+        server = web.Server((_HOST.value, _PORT.value), export_dir, _LITERT_DIR.value or web.default_litert_dir(),
+                            _MAX_REPORT.value, on_report=lambda path: print(f"saved {path}", flush=True))
+    except OSError as error:
+        raise errors.UsageError(f"cannot listen on {_HOST.value}:{_PORT.value}: {error.strerror or error}") from None
+    host, port = server.server_address[:2]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    print(f"Serving {export_dir} at http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
+    if host in ("0.0.0.0", ""):
+        print("From a phone on this network, open http://<this machine's address>:" f"{port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def command():
+    """``python -m ddnn_tf.serve_benchmark`` and the ``ddnn-serve-benchmark`` console script."""
+    cli.run_cli(main)
+
+
+if __name__ == "__main__":
+    command()

@@ -1,0 +1,158 @@
+"""The browser benchmark: the server, and the page driven by a real headless Chromium with LiteRT.js."""
+
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import REPO, assert_matches_schema, run_cli
+
+from ddnn_tf.runtime import web
+
+HEADLESS = REPO / "tests" / "browser" / "usr" / "lib" / "chromium" / "chromium-headless-shell"
+MAKE_HINT = "run make test (it downloads Debian's chromium-headless-shell and LiteRT.js from npm)"
+
+
+def _needs_browser():
+    """Skips without the browser or LiteRT.js; under CI, which installs both (make test), fails instead."""
+    if not HEADLESS.is_file() or not web.default_litert_dir().is_dir():
+        missing = pytest.fail if os.environ.get("CI") else pytest.skip
+        missing(f"no headless Chromium at {HEADLESS} or no LiteRT.js: {MAKE_HINT}")
+
+
+@pytest.fixture(scope="module")
+def web_export(ekd_run, tmp_path_factory):
+    """An export folder for the browser: both depths with float32 logits, 40 test images, and three bad files."""
+    out = tmp_path_factory.mktemp("export_web")
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--target=web", "--depth=all", f"--out={out}",
+                     "--eval_examples=100", "--calibration_steps=20")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("mobile.write_test_images", f"--workdir={ekd_run}", f"--out={out}", "--count=40")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", f"--out={out / 'device'}",
+                     "--eval_examples=100", "--calibration_steps=20")
+    assert result.returncode == 0, result.stderr
+    for suffix in (".tflite", ".json"):  # a phone's file: int8 logits, which LiteRT.js refuses
+        shutil.copy(out / "device" / f"resnet32_depth20_int8{suffix}", out / f"phone_depth20_int8{suffix}")
+        shutil.copy(out / f"resnet32_depth32_int8{suffix}", out / f"gone{suffix}")  # deleted once served
+    (out / "notes.tflite").write_bytes(b"this is not a TFLite file")
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(web_export):
+    saved = []
+    server = web.Server(("127.0.0.1", 0), web_export, web.default_litert_dir(), max_report_bytes=1 << 20,
+                        on_report=saved.append)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    (web_export / "gone.tflite").unlink()  # listed in the catalogue, then missing
+    yield server, f"http://127.0.0.1:{server.server_address[1]}", saved
+    server.shutdown()
+    server.server_close()
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _post(url, body, length=None):
+    request = urllib.request.Request(f"{url}/report", data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Content-Length": str(len(body) if length is None else length)})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_with_the_host_s(server, tmp_path):
+    _needs_browser()
+    server, url, saved = server
+    browser = web.open_headless(HEADLESS, f"{url}/?runs=15&warmup=2&threads=1,2", tmp_path / "profile")
+    try:
+        deadline = time.time() + 600
+        while not saved and time.time() < deadline and browser.poll() is None:
+            time.sleep(0.5)
+    finally:
+        browser.kill()
+        browser.wait()
+    assert saved, "the page posted no report"
+    report = json.loads(saved[0].read_text())
+    assert_matches_schema("benchmark", report)
+    assert saved[0].name.startswith(web.REPORT_PREFIX) and saved[0].parent == server.export_dir
+    assert report["device"]["kind"] == "browser" and "LiteRT.js 2.5.3 (wasm, threads)" == report["device"]["runtime"]
+    timed = {(r["file"], r["threads"]) for r in report["results"]}
+    assert timed == {(f"resnet32_depth{d}_int8.tflite", t) for d in (20, 32) for t in (1, 2)}, "every depth has latencies"
+    for result in report["results"]:
+        assert len(result["timings_ms"]) == 15 and result["median_ms"] > 0 and result["accelerator"] == "wasm"
+        # The browser's LiteRT against the Python interpreter's, on the same 40 test images.
+        assert result["agreement"] == 1.0 and result["max_relative_difference"] <= web.FLOAT32_TOLERANCE, result
+        assert 0 <= result["accuracy"] <= 1
+    problems = {p["file"]: p["message"] for p in report["problems"]}
+    assert "export it with python -m ddnn_tf.export_tflite --target web" in problems["phone_depth20_int8.tflite"]
+    assert "gone.tflite is missing: the server answered HTTP 404" == problems["gone.tflite"]
+    assert problems["notes.tflite"].startswith("notes.tflite cannot run here: ")
+    # Beside the host's figures: one table with the runtime as a column.
+    host = run_cli("ddnn_tf.benchmark", server.export_dir / "resnet32_depth20_int8.tflite", "--threads=1",
+                   "--runs=10", f"--out={tmp_path}")
+    assert host.returncode == 0, host.stderr
+    merged = run_cli("ddnn_tf.merge_reports", tmp_path / "benchmark.json", saved[0], f"--out={tmp_path}")
+    assert merged.returncode == 0, merged.stderr
+    assert "LiteRT.js 2.5.3 (wasm, threads)" in merged.stdout and "ai_edge_litert" in merged.stdout
+    runtimes = {row["runtime"] for row in json.loads((tmp_path / "merged.json").read_text())["results"]}
+    assert len(runtimes) == 2
+
+
+def test_the_server_isolates_the_page_and_serves_nothing_outside_its_folders(server):
+    _, url, _ = server
+    status, headers, page = _get(f"{url}/")
+    assert status == 200 and b"importmap" in page
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    status, _, body = _get(f"{url}/catalogue.json")
+    catalogue = json.loads(body)
+    entries = {entry["file"]: entry for entry in catalogue["files"]}
+    assert entries["phone_depth20_int8.tflite"]["output_dtype"] == "int8"
+    assert entries["notes.tflite"]["problem"].startswith("not a valid TFLite file")
+    assert len(entries["resnet32_depth20_int8.tflite"]["expected_logits"]) == catalogue["test_images"]["count"] == 40
+    for path in ("/files/../run.json", "/files/%2e%2e/run.json", "/files/device/resnet32_depth20_int8.tflite",
+                 "/litert/../../../../etc/passwd", "/files/run.json.py", "/elsewhere"):
+        assert _get(f"{url}{path}")[0] == 404, path
+    assert _get(f"{url}/litert/core/dist/index.js")[0] == 200
+
+
+def test_a_bad_report_is_refused_with_a_reason_and_the_server_stays_up(server):
+    server, url, saved = server
+    before = sorted(p.name for p in server.export_dir.iterdir())
+    status, answer = _post(url, b"{" * 10)
+    assert status == 400 and answer["error"].startswith("the report is not JSON")
+    status, answer = _post(url, json.dumps({"schema": "something/else"}).encode())
+    assert status == 400 and "is not a ddnn_tf.benchmark/1 report" in answer["error"]
+    status, answer = _post(url, json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x", "kind": "host"},
+                                            "results": []}).encode())
+    assert status == 400 and answer["error"] == "the report's device.kind must be 'browser'"
+    status, answer = _post(url, b"x", length=(1 << 20) + 1)
+    assert status == 413 and answer["error"] == f"the report has {(1 << 20) + 1} bytes; the limit is {1 << 20}"
+    assert sorted(p.name for p in server.export_dir.iterdir()) == before, "nothing written"
+    assert _get(f"{url}/catalogue.json")[0] == 200, "still serving"
+
+
+def test_serve_benchmark_bad_input_is_one_line(tmp_path):
+    result = run_cli("ddnn_tf.serve_benchmark", f"--workdir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {tmp_path}/export_web does not exist; export the depths for the browser "
+                                     f"first: python -m ddnn_tf.export_tflite --workdir {tmp_path} --target web")
+    (tmp_path / "export_web").mkdir()
+    result = run_cli("ddnn_tf.serve_benchmark", f"--workdir={tmp_path}", f"--litert_dir={tmp_path / 'none'}")
+    assert result.returncode == 2 and "LiteRT.js is not in" in result.stderr and "npm install --prefix" in result.stderr
