@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test serve clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,14 @@ $(EXPORTED): $(RUN)/model.keras
 $(RUN)/export/benchmark.json: $(EXPORTED)
 	$(BIN)/python -m ddnn_tf.benchmark $(RUN)/export/*.tflite --threads 1,2
 
-demo: setup $(RUN)/export/benchmark.json
+# The same depths for browsers (float32 logits) with the run's test images: what `make serve` serves.
+WEB_EXPORTED := $(RUN)/export_web/resnet34_depth18_int8.tflite
+
+$(WEB_EXPORTED): $(RUN)/model.keras
+	$(BIN)/python -m ddnn_tf.export_tflite --workdir $(RUN) --depth all --target web
+	$(BIN)/python mobile/write_test_images.py --workdir $(RUN) --out $(RUN)/export_web
+
+demo: setup $(RUN)/export/benchmark.json $(WEB_EXPORTED)
 	@$(BIN)/python -c 'import json; from ddnn_tf.runtime import timing; from ddnn_tf.training import evaluation; \
 	print(evaluation.format_table(json.load(open("$(RUN)/results.json"))["rows"])); \
 	print(timing.format_table(json.load(open("$(RUN)/export/benchmark.json"))["results"]))'
@@ -95,6 +102,10 @@ $(HEADLESS):
 		|| { echo "error: apt-get download of chromium-headless-shell failed, also after apt-get update (which needs root)" >&2; exit 1; }
 	for deb in $(BROWSER).tmp/*.deb; do dpkg-deb -x $$deb $(BROWSER).tmp/root; done
 	rm -rf $(BROWSER) && mv $(BROWSER).tmp/root $(BROWSER) && rm -rf $(BROWSER).tmp
+
+# `make demo`, then `make serve`: every depth timed in the browser of any device that opens the page.
+serve: setup $(WEB_EXPORTED) $(LITERT)
+	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 
 test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
 	$(BIN)/python -m pytest -q tests

@@ -153,3 +153,19 @@ def test_epoch_timer_logs_the_training_steps_alone_before_the_csv_logger(tmp_pat
               callbacks=[EpochTimer(clock=clock), keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))])
     with open(tmp_path / "log.csv") as f:
         assert float(next(csv.DictReader(f))["train_seconds"]) == 100.0
+
+
+def test_xla_is_left_to_keras_auto_on_for_a_gpu_off_on_this_cpu(monkeypatch):
+    from ddnn_tf.config import base_config
+    from ddnn_tf.training import trainer
+
+    model = build_tiny()
+    model.compile(optimizer=trainer.make_optimizer(base_config(), steps_per_epoch=10))
+    assert model.jit_compile is False, "XLA is slower on a CPU: off"
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: real(kind) + ([] if kind == "CPU" else [
+                            tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")]))
+    model = build_tiny()
+    model.compile(optimizer=trainer.make_optimizer(base_config(), steps_per_epoch=10))
+    assert model.jit_compile is True, "with a GPU, Keras's auto compiles the step with XLA"
