@@ -34,11 +34,12 @@ def test_real_errors_are_kept(line):
     assert not startup.is_noise(line)
 
 
-def test_importing_the_package_prints_no_native_chatter():
-    # No TF_CPP_MIN_LOG_LEVEL: what a user who never heard of it sees.
+def test_importing_the_package_prints_no_native_chatter(tmp_path):
+    # No TF_CPP_MIN_LOG_LEVEL: what a user who never heard of it sees. A home of its own: Keras and
+    # matplotlib write their caches there.
     code = "import ddnn_tf, tensorflow as tf, sys; tf.constant(1.0) + 1; print('error: kept', file=sys.stderr)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == ["error: kept"], result.stderr
 
