@@ -29,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,47 @@ def record_path(args, arm, seed):
     return Path(args.records) / "runs" / f"{run_name(arm, seed)}.json"
 
 
+class SittingClock:
+    """Adds this sitting's wall and CPU time to ``path``, every minute and at the end.
+
+    A killed and resumed run so counts every sitting, the epochs a kill threw
+    away included (``sittings`` says how many there were), to within a minute.
+    ``cpu_seconds`` is the process's CPU time, which other work on the machine
+    does not inflate: the budget uses it.
+    """
+
+    def __init__(self, path, spent):
+        self.path = Path(path)
+        self.spent = spent or {"train_seconds": 0.0, "cpu_seconds": 0.0, "sittings": 0}
+        self.stop = threading.Event()
+
+    def write(self, finished):
+        from ddnn_tf import files
+
+        files.write_json(self.path, {
+            "train_seconds": round(self.spent["train_seconds"] + time.perf_counter() - self.wall, 1),
+            "cpu_seconds": round(self.spent["cpu_seconds"] + time.process_time() - self.cpu, 1),
+            "sittings": self.spent["sittings"] + 1, "finished": finished,
+        })
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+        self.thread.start()
+        return self
+
+    def _tick(self):
+        while not self.stop.wait(60):
+            self.write(finished=False)
+
+    def __exit__(self, kind, value, traceback):
+        self.stop.set()
+        self.thread.join()
+        if kind is None:
+            self.write(finished=True)
+
+
 def train_and_score(arm, seed, args):
     """Trains one run (resuming a killed one) and writes its record: validation and test top-1 per depth."""
     from ddnn_tf import files
@@ -87,10 +129,11 @@ def train_and_score(arm, seed, args):
     config = load_config(CONFIG, {"seed": seed, "data.archive": str(args.archive), **ALL_ARMS[arm]})
     workdir = Path(args.root) / run_name(arm, seed)
     timing = workdir / "train_seconds.json"
-    start = time.perf_counter()
-    trainer.train(config, workdir)
-    if not timing.exists():  # a resumed run keeps the time of the sitting that trained it
-        files.write_json(timing, {"train_seconds": round(time.perf_counter() - start, 1)})
+    spent = files.read_json(timing, "training time") if timing.exists() else None
+    if spent is None or not spent.get("finished"):
+        with SittingClock(timing, spent):
+            trainer.train(config, workdir)
+    spent = files.read_json(timing, "training time")
     scores = {}
     for role in ("validation", "eval"):
         rows = evaluation.evaluate_run(workdir, latency=False, role=role)
@@ -99,7 +142,8 @@ def train_and_score(arm, seed, args):
     record.parent.mkdir(parents=True, exist_ok=True)
     files.write_json(record, {
         "arm": arm, "seed": seed, "overrides": ALL_ARMS[arm], "config": CONFIG.name,
-        "train_seconds": files.read_json(timing, "training time")["train_seconds"], "threads": 1,
+        "train_seconds": spent["train_seconds"], "cpu_seconds": spent["cpu_seconds"], "sittings": spent["sittings"],
+        "threads": 1,
         "validation_top1": scores["validation"], "test_top1": scores["eval"],
         "macs": {str(row["depth"]): row["macs"] for row in rows},
         "parameters": {str(row["depth"]): row["parameters"] for row in rows},
@@ -173,9 +217,9 @@ def pilot(args):
         record = records[(arm, seed)]
         name = arm if seed == 0 else run_name(arm, seed)
         print(f"{name:>26}" + "".join(f"{100 * record['validation_top1'][d]:>11.2f}" for d in depths)
-              + f"{100 * mean_over_depths(record):>8.2f}{record['train_seconds'] / 60:>9.1f}")
+              + f"{100 * mean_over_depths(record):>8.2f}{record['cpu_seconds'] / 60:>9.1f}")
 
-    minutes = {arm: records[(arm, 0)]["train_seconds"] / 60 for arm in ALL_ARMS}
+    minutes = {arm: records[(arm, 0)]["cpu_seconds"] / 60 for arm in ALL_ARMS}
     room = records[("independent", 0)]["validation_top1"][deep] - records[("independent", 0)]["validation_top1"][shallow]
     joint_shallow = [records[("joint", s)]["validation_top1"][shallow] for s in (0, 1, 2)]
     sd = statistics.stdev(joint_shallow)
@@ -239,7 +283,7 @@ def study(args):
             against["power_reached"] = power_of(len(complete), sd)
             against["sd_difference_shallowest"] = sd
         comparisons[arm] = against
-    minutes = {arm: statistics.fmean(records[(arm, s)]["train_seconds"] for s in complete) / 60 for arm in arms}
+    minutes = {arm: statistics.fmean(records[(arm, s)]["cpu_seconds"] for s in complete) / 60 for arm in arms}
     validation = {arm: statistics.fmean(records[(arm, s)]["validation_top1"][d] for s in complete for d in depths)
                   for arm in arms}
     best_ddnn = max((arm for arm in arms if arm != "independent"), key=validation.get)
