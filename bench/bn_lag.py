@@ -28,7 +28,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import ddnn_tf
 from ddnn_tf.models.calibration import recalibrate_bn

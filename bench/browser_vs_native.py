@@ -24,12 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ddnn_tf.run import Run  # noqa: E402
 from ddnn_tf.runtime import timing, web  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export_dir", type=Path, default=REPO / "runs" / "mnist_resnet34" / "export_web")
+    parser.add_argument("--export_dir", type=Path, default=Run(REPO / "runs" / "mnist_resnet34").export_dir(web=True))
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", default="1,2")

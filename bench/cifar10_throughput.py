@@ -43,7 +43,7 @@ def worker(precision, source, steps, archive):
     if source == "synthetic":
         images, labels = next(iter(train))
         train = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    model = trainer.build_model(config, info.num_classes, info.image_shape, steps_per_epoch=352)
+    model = trainer.build_model(config, info, steps_per_epoch=352)
     model.compile(optimizer=trainer.make_optimizer(config, 352))
     model.make_train_function()
     step = model.train_function

@@ -25,7 +25,7 @@ from keras import layers, ops
 import ddnn_tf
 from ddnn_tf import files, runtime
 from ddnn_tf.data import normalization
-from ddnn_tf.export import convert
+from ddnn_tf.export import convert, settings
 from ddnn_tf.runtime import timing
 
 
@@ -58,10 +58,10 @@ def plain_cifar_resnet(depth, pixels=True, num_classes=10, input_shape=(32, 32, 
 def normalised_input_file(model, quantize, calibration):
     """The pre-0.2 kind of file: the export's converter settings on normalised float input, int8 input in int8."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    convert._configure(converter, quantize, lambda: ([image[np.newaxis]] for image in calibration), float_output=False)
+    settings.configure(converter, quantize, lambda: ([image[np.newaxis]] for image in calibration), float_output=False)
     if quantize == "int8":
         converter.inference_input_type = tf.int8
-    return convert._convert(converter)
+    return convert.run_converter(converter)
 
 
 def median_latencies(flatbuffers, threads, runs):
@@ -97,14 +97,12 @@ def main():
     files.writable_dir(out.parent)
 
     keras.utils.set_random_seed(0)
-    model = ddnn_tf.build_ddnn(args.arch, 10, (32, 32, 3))
+    model = ddnn_tf.build_ddnn(args.arch, 10, (32, 32, 3), pixel_mean=MEAN, pixel_std=STD)
     calibration = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)).astype(np.uint8)
-    pixel_statistics = {"mean": MEAN, "std": STD}
     flatbuffers = {}
     for quantize in ("int8", "float32"):
         for depth in model.depths:
-            flatbuffers[("ddnn_tf", quantize, depth)] = convert.convert_depth(model, depth, quantize, calibration,
-                                                                             pixel_statistics)
+            flatbuffers[("ddnn_tf", quantize, depth)] = convert.convert_depth(model, depth, quantize, calibration)
             plain = plain_cifar_resnet(depth)
             flatbuffers[("plain", quantize, depth)] = convert.convert_model(plain, quantize, calibration)
             normalised = normalization.normalize(calibration.astype(np.float32), np.float32(MEAN), np.float32(STD))

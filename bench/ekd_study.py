@@ -56,7 +56,7 @@ CANDIDATES = {
         "ekd.at_weight": 1.0,
     },
 }
-# BN keyed by path (issue 15) and shared BN with each depth's statistics
+# BN keyed by path and shared BN with each depth's statistics
 # re-estimated before scoring (gamma and beta shared, the standard parameter
 # count), each against the same DDNN arm's private BN: "<arm>_bn_<mode>".
 BN_TWINS = {"path": {"model.bn": "path"}, "shared_recalibrated": {"model.bn": "shared", "bn_recalibration_batches": 20}}

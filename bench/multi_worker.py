@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from ddnn_tf import files
+from ddnn_tf.run import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def train(name, workdir, config, examples, batch, epochs, threads, workers=1):
     if result.returncode != 0:
         logs = "".join(p.read_text() for p in Path(workdir).glob("worker_*.log"))
         raise SystemExit(f"error: {name} failed ({result.returncode}):\n{result.stdout}{result.stderr}{logs}")
-    with open(Path(workdir) / "log.csv") as f:
+    with open(Run(workdir).log_file()) as f:
         return [float(row["train_seconds"]) for row in csv.DictReader(f)][1:]
 
 

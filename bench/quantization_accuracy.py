@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from ddnn_tf import files
-from ddnn_tf.export import convert, qat
+from ddnn_tf.export import qat, writer
+from ddnn_tf.run import Run
 
 
 def main():
@@ -30,16 +31,13 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     files.writable_dir(out.parent)
-    workdir = Path(args.workdir)
-    run = files.read_json(workdir / "run.json", "run record")
-    model = files.load_model(workdir / "model.keras")
+    run = Run.open(args.workdir)
+    model = run.model()
     qat_options = qat.Options(args.qat_epochs, args.qat_examples, prefer="qat") if args.qat_epochs else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        rows = convert.export_depths(
-            model, list(model.depths), run, Path(folder), "int8", float_output=False, calibration_steps=200,
-            eval_examples=args.examples, max_drop=100.0, bundle=False, qat_options=qat_options,
-        )
+        options = writer.Options("int8", eval_examples=args.examples, max_drop=100.0, qat=qat_options)
+        rows = writer.export_depths(run, model, list(model.depths), Path(folder), options)
     minutes = (time.perf_counter() - start) / 60
     table = []
     for row in rows:
@@ -56,7 +54,7 @@ def main():
             entry["qat_drop_points"] = round(100 * (row["keras_accuracy"] - row["qat_int8_accuracy"]), 2)
         table.append(entry)
 
-    print(f"{workdir}: {rows[0]['examples']} held-out images"
+    print(f"{run.workdir}: {rows[0]['examples']} held-out images"
           + (f"; QAT {args.qat_epochs} epoch(s) over {args.qat_examples} images" if qat_options else "")
           + f"; {minutes:.1f} min")
     print(f"{'depth':>5} {'float32':>8} {'int8':>8} {'drop':>6}" + (f" {'QAT int8':>9} {'drop':>6}" if qat_options else "")
@@ -65,7 +63,7 @@ def main():
         qat_cells = f" {100 * r['tflite_int8_qat']:>8.2f}% {r['qat_drop_points']:>6}" if qat_options else ""
         print(f"{r['depth']:>5} {100 * r['keras_float32']:>7.2f}% {100 * r['tflite_int8']:>7.2f}% "
               f"{r['drop_points']:>6}{qat_cells} {r['int8_bytes']:>9,}")
-    files.write_json(out, {"workdir": str(workdir), "examples": rows[0]["examples"], "qat_epochs": args.qat_epochs,
+    files.write_json(out, {"workdir": str(run.workdir), "examples": rows[0]["examples"], "qat_epochs": args.qat_epochs,
                         "qat_examples": args.qat_examples if qat_options else 0, "minutes": round(minutes, 1),
                         "rows": table})
 

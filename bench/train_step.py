@@ -26,6 +26,7 @@ import tensorflow as tf
 import ddnn_tf
 from ddnn_tf import files
 from ddnn_tf.config import base_config
+from ddnn_tf.data import pipeline
 from ddnn_tf.training import trainer
 
 
@@ -38,7 +39,8 @@ def ekd_model(arch, bn, image_shape=(32, 32, 3)):
     config.mode = "ekd"
     config.model.arch = arch
     config.model.bn = bn
-    return trainer.build_model(config, 10, image_shape)
+    info = pipeline.DataInfo("synthetic", 10, image_shape, (0.5,) * 3, (0.25,) * 3, tuple(map(str, range(10))))
+    return trainer.build_model(config, info)
 
 
 def step_function(model):

@@ -1,6 +1,6 @@
 """ResNet-56 holding 20, 32 and 44, trained with EKD on the offline real MNIST: the short study's recipe.
 
-EKD as first shipped (full-net teacher from the first step, attention weight
+The original EKD recipe (full-net teacher from the first step, attention weight
 50): the base of bench/reproduction.py, whose variants are overrides of it.
 A few minutes on 2 CPU cores:
     python -m ddnn_tf.train --config configs/mnist_resnet56.py --workdir runs/mnist_resnet56

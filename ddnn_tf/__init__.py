@@ -10,12 +10,14 @@ import importlib
 
 from ddnn_tf import startup
 
-__version__ = "0.2.0"
+from ddnn_tf.version import __version__  # noqa: F401 (the package's version, read by setuptools)
 
 # name -> the module that defines it, imported on first use
 _LAZY = {
     "build_ddnn": "ddnn_tf.models",
     "DDNN": "ddnn_tf.models",
+    "DDNNBackbone": "ddnn_tf.models",
+    "Objective": "ddnn_tf.distill",
     "ARCHS": "ddnn_tf.models",
     "recalibrate_bn": "ddnn_tf.models.calibration",
     "recalibrated_subnet": "ddnn_tf.models.calibration",

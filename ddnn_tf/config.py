@@ -4,6 +4,7 @@ Override any key on the command line: ``--config.ekd.temperature=3``.
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import ml_collections
@@ -11,6 +12,10 @@ import ml_collections
 from ddnn_tf import errors
 
 DEFAULT = "mnist_resnet34"  # the run make demo trains
+MODES = ("ekd", "joint", "independent")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 def shipped():
@@ -93,8 +98,8 @@ def base_config():
     config.ekd.attention_stages = "all"  # all | last
     # Distillation warm-up, as fractions of training: no KL or attention term
     # before distill_start, then a linear ramp to full weight at distill_full.
-    # A randomly initialised full net is no teacher: from step 0 the pilot lost
-    # 0.54 points at every depth (docs/results.md, section 2).
+    # A randomly initialised full net is no teacher: from step 0 the MNIST pilot
+    # lost 0.89 / 0.43 / 0.28 points at ResNet-8 / 14 / 20 (docs/results.md, section 2).
     config.ekd.distill_start = 0.3
     config.ekd.distill_full = 0.5
     config.ekd.label_smoothing = 0.0
@@ -210,3 +215,98 @@ def load(path, overrides=None):
     config.update_from_flattened_dict(dict(overrides or {}))
     config.unlock()
     return config
+
+
+def check(config):
+    """Raises a UsageError for the first bad value of a run's config, before anything is written.
+
+    The model's and the objective's values are checked by their own classes'
+    checks (``architectures.check``, ``Objective``), named by their keys.
+    """
+    import os
+
+    from ddnn_tf.data import pipeline
+    from ddnn_tf.models import architectures
+
+    errors.check_choice("mode", config.mode, MODES)
+    errors.check_choice("strategy", config.strategy, STRATEGIES)
+    errors.check_choice("precision", config.precision, PRECISIONS)
+    errors.check_choice("optimizer", config.optimizer.name, OPTIMIZERS)
+    errors.check_range("epochs", config.epochs, 1)
+    errors.check_range("data.batch_size", config.data.batch_size, 1)
+    with errors.under("model."):
+        architectures.check(config.model.arch, tuple(config.model.depths) or None, config.model.stem,
+                            config.model.bn, config.model.width)
+    for key in ("distill_start", "distill_full", "subnets_start"):
+        errors.check_range(f"ekd.{key}", config.ekd[key], 0, 1)
+    with errors.under("ekd."):
+        objective(config, steps_per_epoch=1)
+    errors.check_range("optimizer.learning_rate", config.optimizer.learning_rate, 0, low_inclusive=False)
+    errors.check_range("optimizer.weight_decay", config.optimizer.weight_decay, 0)
+    if not 0 <= config.optimizer.warmup_epochs < config.epochs:
+        raise errors.UsageError(
+            f"optimizer.warmup_epochs must be at least 0 and below epochs ({config.epochs}), so that the learning "
+            f"rate has steps left to decay over; got {config.optimizer.warmup_epochs}"
+        )
+    errors.check_range("precise_bn_batches", config.precise_bn_batches, 0)
+    if config.precise_bn_batches and config.model.bn == "shared":
+        raise errors.UsageError(
+            "precise_bn_batches re-estimates each depth's own BN statistics, which bn=shared does not have: "
+            "use bn=path or private, or set precise_bn_batches=0"
+        )
+    errors.check_range("cpu_replicas", config.cpu_replicas, 0)
+    errors.check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
+    if config.strategy == "multi_worker":
+        check_cluster(os.environ.get("TF_CONFIG"))
+    if not 0 < config.data.validation_fraction < 1:
+        raise errors.UsageError(f"data.validation_fraction must be between 0 and 1, got {config.data.validation_fraction}")
+    pipeline.check(config.data)
+
+
+def objective(config, steps_per_epoch):
+    """The ``ddnn_tf.distill.Objective`` a config trains with; its schedules turn fractions of training into steps.
+
+    ``mode=joint`` (and ``independent``) switch distillation off: cross-entropy of every depth alone.
+    """
+    from ddnn_tf.distill.objective import Objective
+
+    total = config.epochs * steps_per_epoch
+    start = int(round(config.ekd.distill_start * total))
+    full = max(start, int(round(config.ekd.distill_full * total)))
+    recipe = Objective(
+        teacher=config.ekd.teacher,
+        detach_teacher=config.ekd.detach_teacher,
+        temperature=config.ekd.temperature,
+        kd_weight=config.ekd.kd_weight,
+        at_weight=config.ekd.at_weight,
+        attention=config.ekd.attention,
+        attention_stages=config.ekd.attention_stages,
+        distill_warmup_steps=start,
+        distill_ramp_steps=full - start,
+        label_smoothing=config.ekd.label_smoothing,
+        subnet_label_weight=config.ekd.subnet_label_weight,
+        subnet_start_steps=int(round(config.ekd.subnets_start * total)),
+    )
+    if config.mode == "ekd":
+        return recipe
+    return Objective.from_config({**recipe.get_config(), "kd_weight": 0.0, "at_weight": 0.0})
+
+
+TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+
+def check_cluster(tf_config):
+    """Raises a UsageError unless ``tf_config`` (the TF_CONFIG text) names a cluster and this task's place in it."""
+    if not tf_config:
+        raise errors.UsageError(f"strategy=multi_worker reads the cluster from TF_CONFIG, which is not set; e.g. {TF_CONFIG_EXAMPLE}")
+    try:
+        parsed = json.loads(tf_config)
+        members = parsed["cluster"][parsed["task"]["type"]]
+        index = int(parsed["task"]["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise errors.UsageError(f"TF_CONFIG is malformed ({type(error).__name__}: {error}); expected e.g. {TF_CONFIG_EXAMPLE}") from None
+    if not 0 <= index < len(members):
+        raise errors.UsageError(
+            f"TF_CONFIG task index {index} is out of range: the cluster has {len(members)} "
+            f"{parsed['task']['type']} entries, so valid indices are 0 to {len(members) - 1}"
+        )

@@ -22,12 +22,11 @@ refuses int8 tensors at a file's boundary) into ``<workdir>/export_web``, for
 ``python -m ddnn_tf.serve_benchmark``.
 """
 
-from pathlib import Path
-
 from absl import flags
 
 from ddnn_tf import cli, errors, files
 from ddnn_tf.export import qat
+from ddnn_tf.run import Run
 from ddnn_tf.runtime import QUANTIZE_MODES
 
 _WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Run directory (holds run.json).")
@@ -52,8 +51,22 @@ _PREFER = flags.DEFINE_enum("prefer", "better", qat.PREFERENCES, "With --qat_epo
                             "accurate one (post-training on a tie), 'qat' or 'ptq'.")
 
 
+def parse_depths(text, model):
+    """``"all"`` or ``"20,56"`` to depth names of ``model``, or a UsageError naming the valid ones."""
+    valid = ", ".join(map(str, model.depths))
+    if text.strip() == "all":
+        return list(model.depths)
+    depths = []
+    for part in text.split(","):
+        name = int(part) if part.strip().lstrip("-").isdigit() else part.strip()
+        if name not in model.depths:
+            raise errors.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
+        depths.append(name)
+    return depths
+
+
 def main(argv):
-    from ddnn_tf.export import convert  # here, so that --help does not import TensorFlow
+    from ddnn_tf.export import writer  # here, so that --help does not import TensorFlow
 
     if len(argv) > 1:
         raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --helpfull")
@@ -72,22 +85,20 @@ def main(argv):
         raise errors.UsageError(f"--eval_examples must be at least 1: every file is validated, got {_EVAL.value}")
     if _MAX_DROP.value < 0:
         raise errors.UsageError(f"--max_drop must be 0 or more accuracy points, got {_MAX_DROP.value}")
-    workdir = Path(_WORKDIR.value)
-    run = files.read_json(workdir / "run.json", "run record")
-    model = files.load_model(_CHECKPOINT.value or workdir / "model.keras")
-    depths = convert.parse_depths(_DEPTH.value, model)
+    run = Run.open(_WORKDIR.value)
+    model = run.model(_CHECKPOINT.value)
+    depths = parse_depths(_DEPTH.value, model)
     web = _TARGET.value == "web"
-    out = files.writable_dir(_OUT.value or workdir / ("export_web" if web else "export"))
+    out = files.writable_dir(_OUT.value or run.export_dir(web))
+    options = writer.Options(_QUANTIZE.value, _FLOAT_OUTPUT.value or web, _CALIBRATION.value, _EVAL.value,
+                             _MAX_DROP.value, _BUNDLE.value, qat_options)
     try:
-        rows = convert.export_depths(
-            model, depths, run, out, _QUANTIZE.value, _FLOAT_OUTPUT.value or web, _CALIBRATION.value, _EVAL.value,
-            _MAX_DROP.value, _BUNDLE.value, qat_options,
-        )
-    except convert.ValidationError as error:
+        rows = writer.export_depths(run, model, depths, out, options)
+    except writer.ValidationError as error:
         raise errors.CommandFailed(f"validation failed, no file written: {error}") from None
     except qat.QatError as error:
         raise errors.CommandFailed(f"{error}; no file written") from None
-    print(convert.format_rows(rows))
+    print(writer.format_rows(rows))
     for row in rows:
         if "int8_method" in row:
             print(f"depth {row['depth']}: post-training int8 {100 * row['ptq_int8_accuracy']:.2f}%, quantization-aware "

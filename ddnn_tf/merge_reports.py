@@ -23,7 +23,7 @@ from pathlib import Path
 from absl import flags
 
 from ddnn_tf import cli, errors, files
-from ddnn_tf.runtime import report as reports_format, timing
+from ddnn_tf.runtime import report as reports_format
 
 _OUT = flags.DEFINE_string("out", None, "Where merged.json, merged.txt and the plot go (default: the first report's folder).")
 

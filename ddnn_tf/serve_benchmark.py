@@ -29,11 +29,12 @@ _MAX_REPORT = flags.DEFINE_integer("max_report_bytes", 4 << 20, "Largest report 
 
 
 def main(argv):
+    from ddnn_tf.run import Run
     from ddnn_tf.runtime import web  # here, so that --help answers at once
 
     if len(argv) > 1:
         raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --help")
-    export_dir = Path(_EXPORT_DIR.value or Path(_WORKDIR.value) / "export_web")
+    export_dir = Path(_EXPORT_DIR.value or Run(_WORKDIR.value).export_dir(web=True))
     if not export_dir.is_dir():
         raise errors.UsageError(f"{export_dir} does not exist; export the depths for the browser first: "
                                 f"python -m ddnn_tf.export_tflite --workdir {_WORKDIR.value} --target web")

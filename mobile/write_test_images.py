@@ -15,7 +15,7 @@ Takes the first ``--count`` images of the run's evaluation split through
 - with ``--predictions``: ``test_predictions.json``, the host LiteRT's top-1 class of every
   image for every signature of every file given, so that the app reports its agreement.
 
-The pixels are the pipeline's own (``pixels=True``), the input every exported
+The pixels are the pipeline's own, the input every exported
 file takes (it normalises inside), so the phone feeds them as they are.
 Run it from the repository root with the project's Python (it imports TensorFlow).
 """
@@ -76,24 +76,22 @@ def main(argv=None):
                         help="also write the host's predictions of these files")
     args = parser.parse_args(argv)
 
-    import ml_collections
-
     from ddnn_tf import errors, files
     from ddnn_tf.data import pipeline
+    from ddnn_tf.run import Run
 
     try:
         if args.count < 1:
             raise errors.UsageError("--count must be at least 1")
-        workdir = Path(args.workdir)
-        run = files.read_json(workdir / "run.json", "run record")
-        out = files.writable_dir(args.out or workdir / "export")
-        data = ml_collections.ConfigDict(run["config"]["data"])
-        _, evaluation, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), pixels=True)
+        run = Run.open(args.workdir)
+        out = files.writable_dir(args.out or run.export_dir())
+        data = run.config["data"]
+        _, evaluation, _ = run.datasets()
         images, labels = pipeline.take_examples(evaluation, args.count)
         if len(labels) == 0:
             raise errors.UsageError("the evaluation split is empty")
         pixels = images.astype(np.uint8)
-        description = write_test_images(out, pixels, labels, run["data"]["label_names"], data.name, data.eval_split)
+        description = write_test_images(out, pixels, labels, run.data["label_names"], data["name"], data["eval_split"])
         if args.predictions:
             missing = [p for p in args.predictions if not Path(p).is_file()]
             if missing:
@@ -104,7 +102,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Wrote {description['count']} test images of {description['height']}x{description['width']} "
-          f"({data.name}, {data.eval_split}) to {out}" + (" with the host's predictions" if args.predictions else ""))
+          f"({data['name']}, {data['eval_split']}) to {out}" + (" with the host's predictions" if args.predictions else ""))
     return 0
 
 

@@ -37,6 +37,11 @@ def build_tiny(**options):
     return ddnn_tf.build_ddnn(TINY_ARCH, 10, (32, 32, 3), depths=TINY_DEPTHS, **options)
 
 
+def ekd_terms(model, outputs, labels):
+    """Every term of the model's objective on ``outputs`` (``run_depths``), with no schedule."""
+    return model.objective.terms(outputs, labels, model.full_depth, model.num_classes)
+
+
 @pytest.fixture(scope="session")
 def mnist_batch():
     """One fixed batch of 32 real test digits."""

@@ -101,7 +101,8 @@ def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_inta
 
 
 def test_a_truncated_checkpoint_names_the_epoch_best_keras_holds():
-    from ddnn_tf.training import trainer
+    from ddnn_tf.run import Run
+    from ddnn_tf.training import callbacks
 
     with tempfile.TemporaryDirectory() as root:
         checkpoints = Path(root) / "checkpoints"
@@ -112,7 +113,7 @@ def test_a_truncated_checkpoint_names_the_epoch_best_keras_holds():
         state = {"epoch": 5, "checkpoint": "epoch_5.keras", "best": 0.9, "best_epoch": 3, "monitor": "val_acc_20"}
         (checkpoints / "state.json").write_text(json.dumps(state))
         with pytest.raises(errors.UsageError) as raised:
-            trainer.check_resumable(root)
+            callbacks.check_resumable(Run(root))
     message = str(raised.value)
     assert "best.keras is intact: to resume from best.keras (epoch 3), write " in message
     written = json.loads(message.split("write ", 1)[1].split(" into ", 1)[0])

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import REPO
 
-from ddnn_tf.training import trainer
+from ddnn_tf import config as config_module
 
 
 def _load_reproduction():
@@ -32,7 +32,7 @@ def _flatten(tree, prefix=""):
 @pytest.mark.parametrize("variant", list(reproduction.VARIANTS))
 def test_each_variant_changes_only_its_overrides(variant):
     config = reproduction.study_config(variant, seed=3, train_examples=500, epochs=2)
-    trainer.check_config(config)
+    config_module.check(config)
     baseline = reproduction.study_config("ekd", seed=3, train_examples=500, epochs=2)
     before, after = _flatten(baseline.to_dict()), _flatten(config.to_dict())
     changed = {key: value for key, value in after.items() if before[key] != value}
@@ -55,7 +55,7 @@ def test_each_study_arm_is_a_valid_run_differing_only_in_its_overrides(arm):
     from ddnn_tf.config import load as load_config
 
     config = load_config(ekd_study.CONFIG, {"seed": 4, **ekd_study.ALL_ARMS[arm]})
-    trainer.check_config(config)
+    config_module.check(config)
     before = _flatten(load_config(ekd_study.CONFIG).to_dict())
     changed = {key: value for key, value in _flatten(config.to_dict()).items() if before[key] != value}
     assert changed == {"seed": 4, **ekd_study.ALL_ARMS[arm]}
@@ -101,5 +101,5 @@ def test_the_shipped_defaults_are_the_study_s_best_recipe_on_validation():
     if chosen.mode == "ekd":
         assert shipped.ekd.to_dict() == chosen.ekd.to_dict()
     model = build_tiny()
-    distils = (model.kd_weight, model.at_weight) != (0.0, 0.0)
+    distils = (model.objective.kd_weight, model.objective.at_weight) != (0.0, 0.0)
     assert distils == (chosen.mode == "ekd"), "DDNN's own defaults train as the chosen recipe does"

@@ -17,10 +17,10 @@ def test_statistics_become_the_average_of_the_batch_statistics():
     batches = list(_batches(count=3))
     ddnn_tf.recalibrate_bn(model, tf.data.Dataset.from_tensor_slices(
         (tf.stack([b[0] for b in batches]), tf.stack([b[1] for b in batches]))), depth=8, num_batches=3)
-    stem = model._layer_table["stem_conv"]
+    stem = model.backbone._layer_table["stem_conv"]
     means = [np.mean(stem(images).numpy(), axis=(0, 1, 2)) for images, _ in batches]
     variances = [np.var(stem(images).numpy(), axis=(0, 1, 2)) for images, _ in batches]
-    bn = model._layer_table["stem_bn"]
+    bn = model.backbone._layer_table["stem_bn"]
     np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean(variances, axis=0), rtol=1e-3, atol=1e-5)
     assert bn.momentum == 0.9, "the training momentum is restored"
@@ -28,11 +28,11 @@ def test_statistics_become_the_average_of_the_batch_statistics():
 
 def test_private_bn_keeps_each_depths_statistics():
     model = build_tiny(bn="private")
-    other = model._layer_table["stage2_block1_bn1_depth14"]
+    other = model.backbone._layer_table["stage2_block1_bn1_depth14"]
     before = other.moving_mean.numpy().copy()
     ddnn_tf.recalibrate_bn(model, _batches(), depth=8, num_batches=2)
     np.testing.assert_array_equal(other.moving_mean.numpy(), before)
-    assert not np.array_equal(model._layer_table["stage2_block1_bn1_depth8"].moving_mean.numpy(), 0)
+    assert not np.array_equal(model.backbone._layer_table["stage2_block1_bn1_depth8"].moving_mean.numpy(), 0)
     assert ddnn_tf.recalibrate_bn(model, _batches(), num_batches=2) == 128
 
 
@@ -68,7 +68,7 @@ def test_shared_bn_is_recalibrated_on_a_copy_only(mnist_batch):
     # The copy has the depth's weights and statistics of its own, estimated on depth 8's inputs.
     assert not np.allclose(resnet8(images, training=False).numpy(), before[8])
     stem_bn = next(layer for layer in resnet8.layers if layer.name == "stem_bn")
-    assert not np.allclose(stem_bn.moving_mean.numpy(), model._layer_table["stem_bn"].moving_mean.numpy())
+    assert not np.allclose(stem_bn.moving_mean.numpy(), model.backbone._layer_table["stem_bn"].moving_mean.numpy())
 
 
 def test_recalibrated_subnet_matches_in_place_recalibration_for_private_bn(mnist_batch):

@@ -14,7 +14,8 @@ def test_card_export_command_writes_a_validated_resnet18_after_the_default_run(t
     # The default config, shrunk to seconds; trained where the CLIs look by default.
     workdir = tmp_path / cli.DEFAULT_WORKDIR
     result = run_cli("ddnn_tf.train", f"--workdir={workdir}", "--config.model.width=0.25",
-                     "--config.data.train_examples=2048", "--config.data.eval_examples=500", cwd=tmp_path)
+                     "--config.data.train_examples=2048", "--config.data.eval_examples=500",
+                     "--config.data.validation_examples=500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((workdir / "run.json").read_text())["config"]["model"]["arch"] == "resnet34"
 

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import REPO, run_cli
 
-from ddnn_tf import files, launch_local
+from ddnn_tf import config as config_module, files, launch_local
 from ddnn_tf.config import base_config
-from ddnn_tf.training import trainer
+from ddnn_tf.training import distributed
 
 TINY = ["--config.model.width=0.125", "--config.data.train_examples=256", "--config.data.eval_examples=256",
         "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
@@ -66,7 +66,7 @@ def test_local_cluster_configs_name_every_worker_and_its_index():
     assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
     assert all(c["cluster"] == {"worker": ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"]} for c in configs)
     for config in configs:
-        trainer.check_cluster(json.dumps(config))
+        config_module.check_cluster(json.dumps(config))
 
 
 def _worker_pids(workdir):
@@ -118,7 +118,7 @@ def test_tpu_strategy_connects_to_the_configured_tpu(monkeypatch):
     monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy")
     config = base_config()
     config.strategy, config.tpu = "tpu", "grpc://10.1.2.3:8470"
-    assert trainer.make_strategy(config) == "tpu strategy"
+    assert distributed.make_strategy(config) == "tpu strategy"
     assert calls == [("resolve", "grpc://10.1.2.3:8470"), ("connect", resolver), ("initialize", resolver),
                      ("strategy", resolver)]
 
@@ -129,7 +129,7 @@ def test_a_worker_waits_for_its_peers_then_goes_on():
 
     def worker(config):
         try:
-            trainer.wait_for_peers(config, timeout_s=20)
+            distributed.wait_for_peers(config, timeout_s=20)
         except Exception as error:  # surfaced below
             errors.append(error)
 
@@ -150,7 +150,7 @@ def test_a_worker_stays_reachable_until_a_slow_peer_has_reached_it():
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", int(own.rsplit(":", 1)[1])))
         listener.listen(1)
-        thread = threading.Thread(target=lambda: finished.append(trainer.wait_for_peers(configs[1], timeout_s=10)))
+        thread = threading.Thread(target=lambda: finished.append(distributed.wait_for_peers(configs[1], timeout_s=10)))
         thread.start()
         listener.accept()[0].close()  # worker 1 got through to us
     time.sleep(1.0)

@@ -10,8 +10,9 @@ from conftest import assert_matches_schema, error_lines, run_cli
 
 import ddnn_tf
 from ddnn_tf import files, runtime
-from ddnn_tf.data import pipeline
-from ddnn_tf.export import convert
+from ddnn_tf.data import normalization, pipeline
+from ddnn_tf.export import convert, writer
+from ddnn_tf.run import Run
 from ddnn_tf.runtime import timing
 
 DEPTHS = (20, 32)
@@ -19,15 +20,14 @@ DEPTHS = (20, 32)
 
 @pytest.fixture(scope="module")
 def trained(ekd_run):
-    return files.load_model(ekd_run / "model.keras"), files.read_json(ekd_run / "run.json", "run record")
+    run = Run.open(ekd_run)
+    return files.load_model(run.model_file()), run
 
 
 def _export(trained, out, quantize, bundle=False, max_drop=100.0):
     model, run = trained
-    return convert.export_depths(
-        model, list(DEPTHS), run, out, quantize, float_output=False, calibration_steps=64, eval_examples=200,
-        max_drop=max_drop, bundle=bundle,
-    )
+    options = writer.Options(quantize, calibration_steps=64, eval_examples=200, max_drop=max_drop, bundle=bundle)
+    return writer.export_depths(run, model, list(DEPTHS), out, options)
 
 
 @pytest.mark.parametrize("quantize", runtime.QUANTIZE_MODES)
@@ -41,7 +41,7 @@ def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
         assert meta["file_bytes"] == path.stat().st_size
         assert meta["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
         assert meta["examples"] == 200 and meta["agreement"] > 0.9
-        assert meta["blocks_per_stage"] == list(trained[0].block_counts[meta["depth"]])
+        assert meta["blocks_per_stage"] == list(trained[0].backbone.block_counts[meta["depth"]])
         assert set(meta) >= {"label_names", "input", "output", "multiply_accumulates", "parameters",
                              "keras_accuracy", "tflite_accuracy", "tensorflow", "ddnn_tf"}
         assert meta["input"] == {"dtype": "uint8", "scale": 0.0, "zero_point": 0}, "every file takes pixels"
@@ -66,20 +66,19 @@ def test_int8_file_takes_uint8_pixels_and_is_int8_inside_without_flex_ops(traine
 
 
 def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
-    """The float32 file on raw pixels gives the Keras model's logits on the pipeline's normalised images."""
+    """The float32 file on raw pixels gives the Keras model's logits, which normalise the pixels as training did."""
     model, run = trained
-    data, seed = run["config"]["data"], run["config"]["seed"]
-    _, pixels, _ = pipeline.load_stored(data, seed, pixels=True)
-    _, normalised, _ = pipeline.load_stored(data, seed, run["data"])
-    pixels, labels = pipeline.take_examples(pixels, 50)
-    images, same_labels = pipeline.take_examples(normalised, 50)
-    np.testing.assert_array_equal(labels, same_labels)
+    _, held_out, _ = run.datasets()
+    pixels, _ = pipeline.take_examples(held_out, 50)
     assert pixels.min() >= 0 and pixels.max() > 200 and np.array_equal(pixels, np.round(pixels))
-    reference = model(images, depth=20, training=False).numpy()
-    # The Keras model the file is converted from: training's logits to the bit.
-    on_pixels = model.subnet(20, statistics=run["data"])(pixels.astype(np.uint8), training=False).numpy()
+    # Training's arithmetic, by hand: the backbone on the pipeline's formula, to the bit.
+    images = normalization.normalize(pixels, np.float32(run.data["mean"]), np.float32(run.data["std"]))
+    reference = model.backbone(images, depth=20, training=False).numpy()
+    np.testing.assert_array_equal(model(pixels, depth=20, training=False).numpy(), reference)
+    # The Keras model the file is converted from takes the bytes of the image.
+    on_pixels = model.subnet(20)(pixels.astype(np.uint8), training=False).numpy()
     np.testing.assert_array_equal(on_pixels, reference)
-    runner = runtime.Runner(convert.convert_depth(model, 20, "float32", [], run["data"]))
+    runner = runtime.Runner(convert.convert_depth(model, 20, "float32", []))
     logits = np.stack([runner(image) for image in pixels.astype(np.uint8)])
     assert np.max(np.abs(logits - reference)) <= 1e-4 * np.max(np.abs(reference))
     with pytest.raises(ValueError, match="whole numbers from 0 to 255"):
@@ -88,7 +87,7 @@ def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
 
 def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_path):
     model, run = trained
-    old = convert.convert_model(model.subnet(20, batch_size=1), "float32", [])  # normalised input, as before 0.2
+    old = convert.convert_model(model.backbone.subnet(20, batch_size=1), "float32", [])  # normalised input, as before 0.2
     runner = runtime.Runner(old)
     assert not runner.takes_pixels
     with pytest.raises(ValueError, match="not uint8 pixels"):
@@ -97,7 +96,7 @@ def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_p
     assert figures["io_ms"] is None and len(figures["timings_ms"]) == 3 and figures["median_ms"] > 0
     path = tmp_path / "old.tflite"
     path.write_bytes(old)
-    path.with_suffix(".json").write_text(json.dumps({"data": run["config"]["data"], "seed": run["config"]["seed"]}))
+    path.with_suffix(".json").write_text(json.dumps({"data": run.config["data"], "seed": run.seed}))
     result = run_cli("ddnn_tf.benchmark", path, "--accuracy", "--runs=2", f"--out={tmp_path / 'out'}")
     assert result.returncode == 2 and "takes float32 input, not uint8 pixels" in error_lines(result)[0]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
@@ -107,7 +106,8 @@ def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_p
 def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp_path, bn, quantize):
     model, run = trained
     if bn == "shared":  # the trained run uses private BN; sharing needs no training to show
-        model = ddnn_tf.build_ddnn("resnet32", 10, (32, 32, 3), depths=DEPTHS, bn="shared")
+        model = ddnn_tf.build_ddnn("resnet32", 10, (32, 32, 3), depths=DEPTHS, bn="shared",
+                                   pixel_mean=run.data["mean"], pixel_std=run.data["std"])
     assert model.bn == bn
     rows = _export((model, run), tmp_path, quantize, bundle=True)
     bundle = tmp_path / f"resnet32_bundle_{quantize}.tflite"
@@ -132,7 +132,7 @@ def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
     # A limit no file can meet (the CLI refuses a negative --max_drop; the library takes it).
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(convert.ValidationError, match="more than --max_drop -101"):
+    with pytest.raises(writer.ValidationError, match="more than --max_drop -101"):
         _export(trained, out, "int8", max_drop=-101.0)
     assert not list(out.iterdir())
 
@@ -224,19 +224,19 @@ def test_a_killed_export_leaves_none_of_its_set(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", killed_after_the_first_file)
     with pytest.raises(KeyboardInterrupt):
-        convert.publish(tmp_path, files)
+        writer.publish(tmp_path, files)
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    convert.publish(tmp_path, files)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", convert.MANIFEST]
-    manifest = json.loads((tmp_path / convert.MANIFEST).read_text())
+    writer.publish(tmp_path, files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.tflite", "b.tflite", writer.MANIFEST]
+    manifest = json.loads((tmp_path / writer.MANIFEST).read_text())
     assert set(manifest["files"]) == set(files)
     # A second export into the folder keeps the entries of the files it did not replace.
-    convert.publish(tmp_path, {"c.tflite": b"depth 34", "a.json": {"depth": 18, "again": True}})
-    listed = json.loads((tmp_path / convert.MANIFEST).read_text())["files"]
+    writer.publish(tmp_path, {"c.tflite": b"depth 34", "a.json": {"depth": 18, "again": True}})
+    listed = json.loads((tmp_path / writer.MANIFEST).read_text())["files"]
     assert set(listed) == {"a.json", "a.tflite", "b.tflite", "c.tflite"}
     assert listed["a.json"] != manifest["files"]["a.json"] and listed["b.tflite"] == manifest["files"]["b.tflite"]
     (tmp_path / "b.tflite").unlink()  # a file that went is no longer listed
     (tmp_path / "a.tflite").write_bytes(b"changed by hand")  # nor one that changed
-    convert.publish(tmp_path, {"d.tflite": b"x"})
-    assert set(json.loads((tmp_path / convert.MANIFEST).read_text())["files"]) == {"a.json", "c.tflite", "d.tflite"}
+    writer.publish(tmp_path, {"d.tflite": b"x"})
+    assert set(json.loads((tmp_path / writer.MANIFEST).read_text())["files"]) == {"a.json", "c.tflite", "d.tflite"}

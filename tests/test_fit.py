@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny
+from conftest import build_tiny, ekd_terms
 
 import ddnn_tf
 
@@ -27,7 +27,7 @@ def _compile(model):
 
 def _ekd_total(model, batch):
     images, labels = batch
-    return float(model.ekd_losses(model.run_depths(images, model.depths, training=True), labels)["loss"])
+    return float(ekd_terms(model, model.run_depths(images, model.depths, training=True), labels)["loss"])
 
 
 # DDNN's defaults train jointly (no distillation); these tests fit with EKD on.
@@ -61,7 +61,7 @@ def test_evaluate_covers_every_depth_in_one_pass(trained):
     results = model.evaluate(ddnn_tf.data.mnist("test", batch_size=500, num_examples=1000), return_dict=True, verbose=0)
     assert set(results) == EXPECTED_LOGS
     expected_total = sum(results[f"ce_{d}"] for d in model.depths)
-    expected_total += sum(model.kd_weight * results[f"kd_{d}"] + model.at_weight * results[f"at_{d}"] for d in (8, 14))
+    expected_total += sum(model.objective.kd_weight * results[f"kd_{d}"] + model.objective.at_weight * results[f"at_{d}"] for d in (8, 14))
     np.testing.assert_allclose(results["loss"], expected_total, rtol=1e-4)
 
 
@@ -99,7 +99,7 @@ def test_mixed_precision_fit(policy):
         # One step: float16 is emulated on CPU, slow, and one step shows the loss stays finite.
         history = model.fit(_train_digits(batch_size=16).take(1), epochs=1, verbose=0)
         images = next(iter(_train_digits(batch_size=8)))[0]
-        terms = model.ekd_losses(model.run_depths(images, model.depths, training=True), tf.zeros(8, "int32"))
+        terms = ekd_terms(model, model.run_depths(images, model.depths, training=True), tf.zeros(8, "int32"))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert np.isfinite(history.history["loss"][0])
@@ -128,7 +128,7 @@ def test_distillation_warmup_holds_the_weights_at_zero_then_at_their_value():
     np.testing.assert_allclose(history["at_weight"][3], 10.0)
     # The schedule reads optimizer.iterations, so it survives saving and loading.
     assert int(model.optimizer.iterations) == 96
-    np.testing.assert_allclose(float(model.distillation_scale()), 1.0)
+    np.testing.assert_allclose(float(model.objective.distillation_scale(model.optimizer.iterations)), 1.0)
 
 
 def test_progress_lines_appear_within_an_epoch(capsys):
@@ -169,3 +169,31 @@ def test_xla_is_left_to_keras_auto_on_for_a_gpu_off_on_this_cpu(monkeypatch):
     model = build_tiny()
     model.compile(optimizer=trainer.make_optimizer(base_config(), steps_per_epoch=10))
     assert model.jit_compile is True, "with a GPU, Keras's auto compiles the step with XLA"
+
+
+def _inference_and_training_mode_accuracy(model, images, labels):
+    """Top-1 per depth with the moving BN statistics, and with the batch's own (the moving ones left as they were)."""
+    saved = [weight.numpy() for weight in model.non_trainable_weights]
+    inference = {d: float(np.mean(np.argmax(model(images, depth=d, training=False), -1) == labels)) for d in model.depths}
+    training = {d: float(np.mean(np.argmax(model(images, depth=d, training=True), -1) == labels)) for d in model.depths}
+    for weight, value in zip(model.non_trainable_weights, saved):
+        weight.assign(value)
+    return inference, training
+
+
+def test_precise_bn_makes_a_short_fit_score_in_inference_what_it_scores_in_training():
+    from ddnn_tf.training.callbacks import PreciseBN
+
+    train = _train_digits()
+    images, labels = (x.numpy() for x in next(iter(ddnn_tf.data.mnist("validation", batch_size=500))))
+    validation = tf.data.Dataset.from_tensor_slices((images, labels)).batch(250)
+    gaps = {}
+    for precise in (False, True):
+        keras.utils.set_random_seed(0)
+        model = _compile(build_tiny())
+        callbacks = [PreciseBN(train, num_batches=20)] if precise else []
+        model.fit(train, epochs=1, validation_data=validation, callbacks=callbacks, verbose=0)
+        inference, training = _inference_and_training_mode_accuracy(model, images, labels)
+        gaps[precise] = max(training[d] - inference[d] for d in model.depths)
+    assert gaps[True] <= 0.05, f"inference within a few points of training mode: {gaps}"
+    assert gaps[False] > gaps[True], f"the moving statistics of the same fit lag more: {gaps}"

@@ -297,7 +297,7 @@ def test_write_test_images_command_on_real_mnist(tmp_path):
     assert description == {"format": "ddnn_tf.test_images/1", "count": 16, "height": 32, "width": 32, "channels": 3,
                            "images": "test_images.bin", "labels": "test_labels.bin",
                            "label_names": [str(d) for d in range(10)], "dataset": "mnist", "split": data.eval_split}
-    _, evaluation, _ = pipeline.load(data, pixels=True)
+    _, evaluation, _ = pipeline.load(data)
     images, labels = pipeline.take_examples(evaluation, 16)
     pixels = np.frombuffer((out / "test_images.bin").read_bytes(), np.uint8).reshape(16, 32, 32, 3)
     np.testing.assert_array_equal(pixels, images)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_DEPTHS, build_tiny
+from conftest import TINY_DEPTHS, build_tiny, ekd_terms
 
 import ddnn_tf
 from ddnn_tf.models import architectures
@@ -31,7 +31,7 @@ def test_imagenet_parameter_counts_equal_torchvision(arch, depths):
     # Shared BN: only then does the whole model hold exactly the full net's parameters.
     model = ddnn_tf.build_ddnn(arch, 1000, (224, 224, 3), bn="shared")
     assert model.depths == depths
-    assert model.stem == "imagenet"
+    assert model.backbone.stem == "imagenet"
     for depth in depths:
         assert _trainable_parameters(model.subnet(depth)) == TORCHVISION_PARAMETERS[depth]
         assert model.parameter_count(depth) == TORCHVISION_PARAMETERS[depth]
@@ -46,14 +46,14 @@ def test_cifar_parameter_counts_match_he_et_al():
     # He et al. 2016, table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
     model = ddnn_tf.build_ddnn("resnet110", 10, (32, 32, 3))
     assert model.depths == (20, 32, 44, 56, 110)
-    assert model.stem == "cifar"
+    assert model.backbone.stem == "cifar"
     counts = {depth: _trainable_parameters(model.subnet(depth)) for depth in model.depths}
     expected = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}
     for depth, millions in expected.items():
         assert abs(counts[depth] - millions) <= 0.005e6 if depth < 110 else 0.05e6, (depth, counts)
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
+@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
 def test_subnet_variables_are_a_subset_and_calls_create_none(bn, mnist_batch):
     model = build_tiny(bn=bn)
     full_ids = {id(v) for v in model.weights}
@@ -90,8 +90,8 @@ def test_path_bn_is_one_bn_where_depths_share_the_input_and_private_elsewhere():
     # private BN in stage 1 block 2, and the same as private BN elsewhere.
     for depth in path.depths:
         assert path.parameter_count(depth) == shared.parameter_count(depth)
-    merged = sum(_trainable_parameters(private._layer_table[f"stage1_block2_bn{unit}_depth14"]) for unit in (1, 2))
-    assert merged == 2 * 2 * path._widths[0]
+    merged = sum(_trainable_parameters(private.backbone._layer_table[f"stage1_block2_bn{unit}_depth14"]) for unit in (1, 2))
+    assert merged == 2 * 2 * path.backbone._widths[0]
     assert _trainable_parameters(private) - _trainable_parameters(path) == merged
 
 
@@ -108,7 +108,7 @@ def test_path_bn_round_trips_through_a_keras_file(tmp_path, mnist_batch):
                                       model(mnist_batch[0], depth=depth, training=False))
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
+@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
 def test_subnet_matches_dynamic_call(bn, mnist_batch):
     model = build_tiny(bn=bn)
     images = mnist_batch[0]
@@ -123,7 +123,7 @@ def _variables_of_blocks_beyond(model, counts):
     """Variables of the blocks a sub-net with ``counts`` skips."""
     skipped = tuple(
         f"stage{stage + 1}_block{block + 1}_"
-        for stage, (kept, full) in enumerate(zip(counts, model.block_counts[model.full_depth]))
+        for stage, (kept, full) in enumerate(zip(counts, model.backbone.block_counts[model.full_depth]))
         for block in range(kept, full)
     )
     return [v for v in model.trainable_variables if v.path.split("/")[-2].startswith(skipped)]
@@ -147,7 +147,7 @@ def test_detached_teacher_gets_no_distillation_gradient(detach, mnist_batch):
     images, labels = mnist_batch
     teacher_only = _variables_of_blocks_beyond(model, TINY_DEPTHS[14])
     with tf.GradientTape() as tape:
-        terms = model.ekd_losses(model.run_depths(images, model.depths, training=True), labels)
+        terms = ekd_terms(model, model.run_depths(images, model.depths, training=True), labels)
         distillation = sum(terms[f"{kind}_{depth}"] for kind in ("kd", "at") for depth in TINY_DEPTHS)
     gradients = tape.gradient(distillation, teacher_only)
     if detach:
@@ -162,7 +162,7 @@ def test_blocks_reached_by_one_path_are_computed_once_per_step(bn, stage1_block2
     calls = []
     names = ("stem_conv", "stage1_block1_conv1", "stage1_block2_conv1", "stage1_block3_conv1", "stage2_block1_conv1")
     for name in names:
-        layer = model._layer_table[name]
+        layer = model.backbone._layer_table[name]
         original = layer.call
         layer.call = lambda *args, _name=name, _call=original, **kwargs: (calls.append(_name), _call(*args, **kwargs))[1]
     model.run_depths(mnist_batch[0], model.depths, training=True)
@@ -180,20 +180,20 @@ def test_last_stage_attention_uses_only_the_last_stage(mnist_batch):
     last.set_weights(every.get_weights())
     outputs = every.run_depths(images, every.depths, training=True)
     expected = ddnn_tf.distill.losses.attention_loss(outputs[8][1][-1], outputs[20][1][-1], "zscored_sum")
-    np.testing.assert_allclose(float(last.ekd_losses(outputs, labels)["at_8"]), float(expected), rtol=1e-6)
-    assert float(every.ekd_losses(outputs, labels)["at_8"]) > float(expected)
+    np.testing.assert_allclose(float(ekd_terms(last, outputs, labels)["at_8"]), float(expected), rtol=1e-6)
+    assert float(ekd_terms(every, outputs, labels)["at_8"]) > float(expected)
 
 
 def test_ensemble_teacher_distils_every_depth(mnist_batch):
     model = build_tiny(teacher="ensemble")
-    terms = model.ekd_losses(model.run_depths(mnist_batch[0], model.depths, training=True), mnist_batch[1])
+    terms = ekd_terms(model, model.run_depths(mnist_batch[0], model.depths, training=True), mnist_batch[1])
     assert {f"kd_{depth}" for depth in model.depths} <= set(terms)
     assert f"at_{model.full_depth}" not in terms
 
 
 def test_ekd_total_is_the_weighted_sum_of_its_terms(mnist_batch):
     model = build_tiny(kd_weight=0.5, at_weight=7.0)
-    terms = model.ekd_losses(model.run_depths(mnist_batch[0], model.depths, training=True), mnist_batch[1])
+    terms = ekd_terms(model, model.run_depths(mnist_batch[0], model.depths, training=True), mnist_batch[1])
     expected = sum(terms[f"ce_{d}"] for d in model.depths)
     expected += sum(0.5 * terms[f"kd_{d}"] + 7.0 * terms[f"at_{d}"] for d in TINY_DEPTHS)
     np.testing.assert_allclose(float(terms["loss"]), float(expected), rtol=1e-6)
@@ -223,7 +223,7 @@ def test_width_multiplier_and_small_depths_have_exact_parameter_counts(width, wi
     assert ddnn_tf.build_ddnn("resnet56", 10, (32, 32, 3)).depths == (20, 32, 44, 56)
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.ddnn.BN_MODES)
+@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
 def test_zero_init_residual_makes_every_depth_the_same_function(bn, mnist_batch):
     images = mnist_batch[0]
     model = build_tiny(bn=bn, zero_init_residual=True)
@@ -244,7 +244,31 @@ def test_get_config_round_trips():
     config = model.get_config()
     clone = ddnn_tf.DDNN.from_config(config)
     assert clone.get_config() == config
-    assert clone.depths == model.depths
+    assert clone.depths == model.depths and clone.objective == model.objective
+    assert config["dtype"]["config"]["name"] == "float32", "the dtype policy is saved"
+    backbone = model.backbone.get_config()
+    assert set(backbone) >= {"arch", "num_classes", "input_shape", "depths", "stem", "bn", "width",
+                             "zero_init_residual", "bn_momentum"} and "kd_weight" not in backbone
+
+
+def test_a_ddnn_saved_by_version_0_2_fails_to_load_with_a_message_naming_it():
+    old = {"name": "ddnn", "trainable": True, "arch": "resnet20", "num_classes": 10, "input_shape": [32, 32, 3],
+           "depths": [[8, [1, 1, 1]], [20, [3, 3, 3]]], "kd_weight": 0.0}
+    with pytest.raises(ValueError, match=r"saved by ddnn_tf 0.2 or earlier.*pip install ddnn_tf==0.2.0"):
+        ddnn_tf.DDNN.from_config(old)
+
+
+def test_compile_takes_the_optimizer_only_and_a_loaded_model_resumes_with_its_optimizer(tmp_path, mnist_batch):
+    model = build_tiny()
+    with pytest.raises(ValueError, match="computes its own loss and metrics from its objective"):
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    model.fit(tf.data.Dataset.from_tensors(mnist_batch).repeat(2), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert int(loaded.optimizer.iterations) == 2
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_standard_depth_subset_and_custom_names():
@@ -267,7 +291,9 @@ def test_standard_depth_subset_and_custom_names():
         ({"attention": "cosine"}, "valid choices: squared_mean, zscored_sum"),
         ({"attention_stages": "first"}, "valid choices: all, last"),
         ({"width": 0}, "width must be a positive multiplier"),
-        ({"distill_warmup_steps": -1}, "must be non-negative"),
+        ({"distill_warmup_steps": -1}, "distill_warmup_steps must be at least 0, got -1"),
+        ({"pixel_mean": (0.5,) * 3}, "pixel_mean and pixel_std go together"),
+        ({"kd_weight": 1.0, "objective": ddnn_tf.Objective()}, "or an objective, not both"),
         ({"input_shape": (32, 32)}, "(height, width, channels)"),
     ],
 )

@@ -10,7 +10,7 @@ from PIL import Image
 
 import ddnn_tf
 from ddnn_tf.config import base_config, stored_data_config
-from ddnn_tf.data import augment, normalization, pipeline
+from ddnn_tf.data import augment, pipeline
 from ddnn_tf.errors import UsageError
 
 
@@ -99,7 +99,7 @@ def test_mnist_validation_role_is_the_validation_split():
     _, evaluation, _ = pipeline.load(data)
     images, _ = pipeline.take_examples(validation, 10_000)
     test_images, _ = pipeline.take_examples(evaluation, 10_000)
-    reference = ddnn_tf.data.mnist("validation", batch_size=10_000)
+    reference = ddnn_tf.data.mnist("validation", batch_size=10_000, pixels=True)
     np.testing.assert_array_equal(images, next(iter(reference))[0].numpy())
     assert not np.array_equal(images, test_images)
 
@@ -140,8 +140,8 @@ def test_a_data_config_stored_as_json_loads_the_same_images():
 
 
 def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_path):
-    from ddnn_tf import files
     from ddnn_tf.config import base_config as config_defaults
+    from ddnn_tf.run import Run
     from ddnn_tf.training import trainer
 
     _write_folder(tmp_path / "images", per_class=8)
@@ -151,24 +151,18 @@ def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_pat
                        eval_fraction=0.25, validation_fraction=0.1, augment="none")
     config.model.update(arch="resnet8", width=0.25)
     trainer.train(config, tmp_path / "run")
-    run = files.read_json(tmp_path / "run" / "run.json", "run record")
+    run = Run(tmp_path / "run")
     # What training used: the run's own seed.
     trained, _, _ = pipeline.load(config.data, seed=3)
     train_images, _ = pipeline.take_examples(trained, 100)
     # What evaluation, export and the benchmark see: read back from run.json alone.
-    _, held_out, info = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
+    _, held_out, info = run.datasets()
     eval_images, _ = pipeline.take_examples(held_out, 100)
     assert len(eval_images) == 6 and len(train_images) == 24 - 6 - 2
     assert not {x.tobytes() for x in train_images} & {x.tobytes() for x in eval_images}
-    assert (info.mean, info.std) == (tuple(run["data"]["mean"]), tuple(run["data"]["std"]))
+    assert (info.mean, info.std) == (tuple(run.data["mean"]), tuple(run.data["std"]))
     # A different seed would have held out other images: the seed matters.
     _, other, _ = pipeline.load(config.data, seed=0)
     assert {x.tobytes() for x in pipeline.take_examples(other, 100)[0]} != {x.tobytes() for x in eval_images}
-    # What an exported file takes: the same held-out images as pixels, which normalise to the images above.
-    _, pixels, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], pixels=True)
-    pixels, _ = pipeline.take_examples(pixels, 100)
-    assert pixels.min() >= 0 and pixels.max() <= 255 and np.array_equal(pixels, np.round(pixels))
-    np.testing.assert_array_equal(normalization.normalize(pixels, np.float32(info.mean), np.float32(info.std)),
-                                  eval_images)
-    with pytest.raises(ValueError, match="normalised images need the run's statistics"):
-        pipeline.load_stored(run["config"]["data"], run["config"]["seed"])
+    # Pixels, as the model and every exported file take them.
+    assert eval_images.min() >= 0 and eval_images.max() <= 255 and np.array_equal(eval_images, np.round(eval_images))

@@ -22,7 +22,8 @@ from conftest import REPO, assert_matches_schema, error_lines, run_cli
 import ddnn_tf
 from ddnn_tf import errors, files, runtime
 from ddnn_tf.data import normalization, pipeline
-from ddnn_tf.export import convert, qat
+from ddnn_tf.export import qat, writer
+from ddnn_tf.run import Run
 
 DEPTH = 20
 KERAS_2_MODULES = ("tf_keras", "tensorflow_model_optimization")
@@ -46,13 +47,14 @@ def _python(code, legacy_keras):
 
 @pytest.fixture(scope="module")
 def trained(ekd_run):
-    return files.load_model(ekd_run / "model.keras"), files.read_json(ekd_run / "run.json", "run record")
+    run = Run.open(ekd_run)
+    return files.load_model(run.model_file()), run
 
 
 @pytest.fixture(scope="module")
 def held_out(trained):
     _, run = trained
-    _, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], pixels=True)
+    _, eval_data, _ = run.datasets()
     images, labels = pipeline.take_examples(eval_data, 200)
     return images.astype(np.uint8), labels
 
@@ -73,7 +75,7 @@ def test_importing_ddnn_tf_loads_neither_tf_keras_nor_tfmot():
     ("ptq", 0.80, 0.95, "ptq"), ("qat", 0.95, 0.80, "qat"),
 ])
 def test_choose_keeps_the_more_accurate_file_unless_told(prefer, ptq, qat_accuracy, kept):
-    assert convert.choose(prefer, ptq, qat_accuracy) == kept
+    assert writer.choose(prefer, ptq, qat_accuracy) == kept
 
 
 def test_options_reject_bad_values():
@@ -107,9 +109,9 @@ def test_tf_keras_replica_matches_the_keras_3_subnet_before_qat(trained, held_ou
     # ImageNet-stem ResNet-18 (max-pool, 1x1 shortcut convs with their own BN).
     imagenet = ddnn_tf.build_ddnn("resnet34", 10, (32, 32, 3), depths=(18, 34), stem="imagenet")
     _randomize_batch_norms(imagenet)
-    mean, std = (np.asarray(run["data"][key], np.float32) for key in ("mean", "std"))
+    mean, std = (np.asarray(run.data[key], np.float32) for key in ("mean", "std"))
     images = normalization.normalize(held_out[0][:64].astype(np.float32), mean, std)  # what the sub-nets take
-    cases = {"cifar": model.subnet(DEPTH), "imagenet": imagenet.subnet(18)}
+    cases = {"cifar": model.backbone.subnet(DEPTH), "imagenet": imagenet.subnet(18)}
     for name, subnet in cases.items():
         folder = tmp_path / name
         folder.mkdir()
@@ -164,15 +166,15 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     # The briefly trained run predicts one digit for nearly every image, which
     # would make agreement meaningless: re-estimate the BN statistics of every
     # depth (the full net teaches) first.
-    train_data, _, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"])
+    train_data, _, _ = run.datasets()
     ddnn_tf.recalibrate_bn(model, train_data)
     images, labels = held_out
-    keras_logits = model.subnet(DEPTH, statistics=run["data"]).predict(images, verbose=0)
+    keras_logits = model.subnet(DEPTH).predict(images, verbose=0)
     assert len(np.unique(keras_logits.argmax(-1))) >= 5
     workdir = tmp_path / "run"
     workdir.mkdir()
     files.save_model(model, workdir / "model.keras")
-    files.write_json(workdir / "run.json", run)
+    files.write_json(Run(workdir).record_file, run.record)
 
     # A model this weak (about 50% accurate) changes its answers within a few
     # steps at any useful learning rate; a tiny one keeps the file comparable
@@ -204,7 +206,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     ops = runtime.op_names(flatbuffer)
     assert "CONV_2D" in ops and not [op for op in ops if "Flex" in op or "DELEGATE" in op or op == "DEQUANTIZE"]
     validation = runtime.validate(runtime.Runner(flatbuffer), keras_logits, labels, images)
-    convert._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
+    writer._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
     assert validation["agreement"] >= 0.8
     assert validation["tflite_accuracy"] == pytest.approx(meta["tflite_accuracy"])
 

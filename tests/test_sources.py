@@ -13,10 +13,10 @@ from PIL import Image
 
 from conftest import REPO
 
-from ddnn_tf import files
-from ddnn_tf.config import base_config
+from ddnn_tf.config import base_config, stored_data_config
 from ddnn_tf.data import cifar10, fashion_mnist, pipeline, sources
 from ddnn_tf.errors import UsageError
+from ddnn_tf.run import Run
 
 SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
 # The original arrays' training-set channel means, pixels in [0, 1]. libjpeg's decoding
@@ -147,7 +147,7 @@ def test_fashion_mnist_idx_files_round_trip(tmp_path, compress):
     # Through the pipeline: padded to 32x32x3, a seeded tenth of train is validation.
     data = _data(name="fashion_mnist", directory=str(tmp_path))
     data.batch_size = 64
-    train, validation, info = pipeline.load(data, role="validation", pixels=True)
+    train, validation, info = pipeline.load(data, role="validation")
     train_images, _ = pipeline.take_examples(train, 100)
     validation_images, _ = pipeline.take_examples(validation, 100)
     assert (len(train_images), len(validation_images)) == (36, 4) and info.image_shape == (32, 32, 3)
@@ -177,22 +177,22 @@ def test_a_cifar10_run_with_seed_3_never_evaluates_on_one_of_its_training_images
     config.data.update(name="cifar10", archive=str(archive), batch_size=16)
     config.model.update(arch="resnet8", width=0.25)
     trainer.train(config, tmp_path / "run")
-    run = files.read_json(tmp_path / "run" / "run.json", "run record")
-    assert run["data"]["source"]["validation_seed"] == 3
+    run = Run(tmp_path / "run")
+    assert run.data["source"]["validation_seed"] == 3
     trained, _, _ = pipeline.load(config.data, seed=3)
     trained = {x.tobytes() for x in pipeline.take_examples(trained, 1000)[0]}
     for role, count in (("validation", 10), ("eval", 30)):
         # What evaluation, export and the benchmark see: read back from run.json alone.
-        _, held_out, _ = pipeline.load_stored(run["config"]["data"], run["config"]["seed"], run["data"], role=role)
+        _, held_out, _ = run.datasets(role)
         held = {x.tobytes() for x in pipeline.take_examples(held_out, 1000)[0]}
         assert len(held) == count and not held & trained
     assert len(trained) == 100 - 10
     # Another seed holds out other images, and a stored run refuses to be scored on them.
     _, other, _ = pipeline.load(config.data, seed=0, role="validation")
     assert {x.tobytes() for x in pipeline.take_examples(other, 1000)[0]} != held
-    changed = {**run["data"], "source": {**run["data"]["source"], "validation_sha256": "0" * 64}}
+    changed = {**run.data, "source": {**run.data["source"], "validation_sha256": "0" * 64}}
     with pytest.raises(UsageError, match="split off other validation images than the run did"):
-        pipeline.load_stored(run["config"]["data"], 3, changed, role="validation")
+        pipeline.load_stored(stored_data_config(run.config["data"]), 3, "validation", changed)
 
 
 @pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason=f"the shared CIFAR-10 archive {SHARED_ARCHIVE} is not here")

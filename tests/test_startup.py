@@ -50,9 +50,9 @@ def test_conversion_prints_only_what_matters(capfd):
     import ddnn_tf
     from ddnn_tf.export import convert
 
-    model = ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=0.25)
+    model = ddnn_tf.build_ddnn("resnet8", 10, (32, 32, 3), width=0.25, pixel_mean=[0.5] * 3, pixel_std=[0.25] * 3)
     capfd.readouterr()
-    convert.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.uint8), {"mean": [0.5] * 3, "std": [0.25] * 3})
+    convert.convert_depth(model, 8, "int8", np.zeros((4, 32, 32, 3), np.uint8))
     captured = capfd.readouterr()
     assert captured.out == ""
     assert [line for line in captured.err.splitlines() if line.strip()] == [], captured.err

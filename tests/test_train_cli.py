@@ -15,9 +15,10 @@ import tensorflow as tf
 from conftest import MNIST_CONFIG, REPO, TINY_RUN_OVERRIDES, error_lines, run_cli, tiny_run_config, tiny_run_flags
 
 import ddnn_tf
-from ddnn_tf import errors, files
+from ddnn_tf import config as config_module, errors, files
 from ddnn_tf.config import load as load_config, shipped as shipped_configs
-from ddnn_tf.training import evaluation, trainer
+from ddnn_tf.run import Run
+from ddnn_tf.training import evaluation
 
 CONFIG = str(MNIST_CONFIG)
 SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"  # beside the checkout, where it is
@@ -52,19 +53,19 @@ def test_every_mode_writes_a_loadable_run(runs):
 
 
 def test_joint_mode_does_not_distil(runs):
-    _, models = evaluation.load_run(runs / "joint")
+    models = Run(runs / "joint").models()
     model = models[32][0]
-    assert (model.kd_weight, model.at_weight) == (0.0, 0.0)
+    assert (model.objective.kd_weight, model.objective.at_weight) == (0.0, 0.0)
 
 
 def test_evaluate_puts_every_run_on_one_table_and_plot(runs, tmp_path):
     result = run_cli(
-        "ddnn_tf.evaluate", *[f"--workdir={runs / m}" for m in trainer.MODES], f"--out={tmp_path}", "--latency_runs=3"
+        "ddnn_tf.evaluate", *[f"--workdir={runs / m}" for m in config_module.MODES], f"--out={tmp_path}", "--latency_runs=3"
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert [(row["mode"], row["depth"]) for row in rows] == [
-        (mode, depth) for mode in trainer.MODES for depth in (20, 32)
+        (mode, depth) for mode in config_module.MODES for depth in (20, 32)
     ]
     assert all(0 <= row["top1"] <= 1 and row["keras_ms_per_image"] > 0 for row in rows)
     assert rows[0]["parameters"] < rows[1]["parameters"] and rows[0]["macs"] < rows[1]["macs"]
@@ -203,16 +204,16 @@ def test_every_shipped_config_loads_and_checks(name):
     assert set(config) == set(tiny_run_config())  # every key of ddnn_tf.config.base_config
     if config.data.name == "imagenet2012":
         with pytest.raises(errors.UsageError, match="ILSVRC2012_img_train.tar"):
-            trainer.check_config(config)
+            config_module.check(config)
     elif config.data.name == "cifar10":
         # No network here: without tensorflow-datasets' copy the config names both ways to the images.
         with pytest.raises(errors.UsageError, match="tfds build cifar10.*cifar-10-python.tar.gz"):
-            trainer.check_config(config)
+            config_module.check(config)
         if SHARED_CIFAR10.is_file():
             config.data.archive = str(SHARED_CIFAR10)
-            trainer.check_config(config)
+            config_module.check(config)
     else:
-        trainer.check_config(config)
+        config_module.check(config)
 
 
 def test_a_config_override_with_an_unknown_key_is_refused():

@@ -1,11 +1,12 @@
 """How pixels become model input, written once for training, the exported files and the QAT worker.
 
 It imports nothing: ``pixels`` may be a numpy array, a TensorFlow tensor or
-a Keras tensor of float32 pixel values in [0, 255]. The training pipeline
-applies it to every batch; every exported file applies it inside itself
-(``ddnn_tf.models.layers.PixelNormalization``), so phones and boards feed
-raw uint8 pixels; the tf_keras QAT worker, which must not import Keras 3,
-loads this file by its path.
+a Keras tensor of float32 pixel values in [0, 255]. A ``DDNN`` that holds its
+pixel statistics applies it as its first layer
+(``ddnn_tf.models.layers.PixelNormalization``), in training and in every file
+exported from it, so phones and boards feed raw uint8 pixels;
+``ddnn_tf.data.mnist`` applies it for models built without statistics; the
+tf_keras QAT worker, which must not import Keras 3, loads this file by its path.
 """
 
 

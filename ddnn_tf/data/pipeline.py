@@ -6,10 +6,9 @@
 per class, ``data.directory``) or any tensorflow-datasets
 image-classification name (``cifar100``, ``imagenet2012``, ...). Images are
 augmented for training by family (``data.augment``: "cifar", "imagenet" or
-"none"), then normalised per channel (``ddnn_tf.data.normalization``) with
-the mean and standard deviation stored in the run's ``run.json``. Export
-asks for the pixels instead (``pixels=True``): its files normalise inside
-themselves.
+"none") and given as float32 pixels in [0, 255]: the model normalises them
+itself with the per-channel mean and standard deviation of the training
+images (``DataInfo``), and so does every file exported from it.
 
 The order of training epoch ``e`` and its augmentation are functions of
 (seed, e) alone: a run resumed at epoch ``e`` in a new process sees what an
@@ -21,7 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from ddnn_tf.data import augment, normalization, sources
+from ddnn_tf.data import augment, sources
 from ddnn_tf.errors import UsageError
 
 AUGMENTATIONS = ("auto", *augment.FAMILIES)
@@ -71,7 +70,7 @@ def check(data):
     sources.check(data)
 
 
-def load(data, seed=0, role="eval", statistics=None, pixels=False, epochs=(0, 1)):
+def load(data, seed=0, role="eval", statistics=None, epochs=(0, 1)):
     """Returns ``(train dataset, held-out dataset, DataInfo)`` for a data config.
 
     ``role`` picks the held-out set: "eval" is ``data.eval_split``, scored
@@ -88,19 +87,17 @@ def load(data, seed=0, role="eval", statistics=None, pixels=False, epochs=(0, 1)
     by source, ``archive``, ``directory``, ``data_dir`` and ``manual_dir``.
     The same seed gives the same held-out images. The training dataset holds
     the epochs ``range(*epochs)``, one after the other, each in the order and
-    with the augmentation of its (seed, epoch). ``statistics``, ``(mean,
-    std)`` per channel, skips estimating them (a finished run passes the ones
-    it trained with). With ``pixels`` the images are float32 pixel values in
-    [0, 255], not normalised: what an exported file takes.
+    with the augmentation of its (seed, epoch). Images are float32 pixels in
+    [0, 255]. ``statistics``, ``(mean, std)`` per channel, skips estimating
+    them (a finished run passes the ones it trained with).
     """
     check(data)
     if role not in ROLES:
         raise ValueError(f"Unknown held-out role {role!r}; valid choices: {', '.join(ROLES)}.")
     splits = sources.load(data, seed, role)
     image_shape = splits.image_shape
-    mean, std = statistics or KNOWN_STATISTICS.get(data.name) or splits.statistics or (
-        ((), ()) if pixels else _statistics(splits.train, image_shape)  # pixels need none
-    )
+    mean, std = (statistics or KNOWN_STATISTICS.get(data.name) or splits.statistics
+                 or _statistics(splits.train, image_shape))
     family = data.augment
     if family == "auto":
         family = "cifar" if max(image_shape[:2]) <= 64 else "imagenet"
@@ -108,10 +105,7 @@ def load(data, seed=0, role="eval", statistics=None, pixels=False, epochs=(0, 1)
                     tuple(splits.label_names), splits.source)
 
     def model_input(x, y):
-        x = tf.cast(x, tf.float32)
-        if not pixels:
-            x = normalization.normalize(x, tf.constant(info.mean, tf.float32), tf.constant(info.std, tf.float32))
-        return x, y
+        return tf.cast(x, tf.float32), y
 
     train = sources.training_epochs(
         splits.train, seed, range(*epochs), data.batch_size, augment.train_transform(family, image_shape),
@@ -126,28 +120,19 @@ def load(data, seed=0, role="eval", statistics=None, pixels=False, epochs=(0, 1)
     ) + (info,)
 
 
-def load_stored(data, seed, statistics=None, role="eval", pixels=False, source=None):
+def load_stored(data, seed, role="eval", stored=None):
     """The datasets of a finished run, from what it stored (``run.json`` or an export's metadata).
 
-    ``data`` is the stored data config, ``seed`` the run's seed (the seeded
-    held-out splits depend on it) and ``statistics`` the stored
-    ``{"mean": ..., "std": ...}`` (``run.json``'s ``data``): later stages see
-    exactly the images the run held out, normalised exactly as it trained.
-    With ``pixels`` (an exported file's images) no statistics are needed.
-    ``source`` (``run.json``'s ``data["source"]``, default: taken from
-    ``statistics``) lets a seeded split check that it holds out the same
-    images as the run did.
+    ``data`` is the stored data config completed with today's defaults
+    (``ddnn_tf.config.stored_data_config``) and ``seed`` the run's seed (the
+    seeded held-out splits depend on it): later stages see exactly the images
+    the run held out. ``stored``, ``run.json``'s ``data`` record, gives the
+    statistics the run trained with (none are estimated again) and lets a
+    seeded split check that it holds out the same images the run did.
     """
-    from ddnn_tf.config import stored_data_config
-
-    if source is None and statistics is not None:
-        source = statistics.get("source")
-    if statistics is not None:
-        statistics = (tuple(statistics["mean"]), tuple(statistics["std"]))
-    elif not pixels:
-        raise ValueError("normalised images need the run's statistics: pass run.json's data record")
-    train, held_out, info = load(stored_data_config(data), seed=seed, role=role, statistics=statistics, pixels=pixels)
-    expected = (source or {}).get("validation_sha256")
+    statistics = (tuple(stored["mean"]), tuple(stored["std"])) if stored else None
+    train, held_out, info = load(data, seed=seed, role=role, statistics=statistics)
+    expected = ((stored or {}).get("source") or {}).get("validation_sha256")
     if expected and info.source.get("validation_sha256") != expected:
         raise UsageError(
             f"the {data['name']} images at hand ({info.source.get('kind')}) split off other validation images than "

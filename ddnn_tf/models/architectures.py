@@ -132,3 +132,22 @@ def resolve_depths(arch, depths=None):
     if list(resolved.values()).count(full_counts) > 1:
         raise ValueError(f"Only the full depth {full} may have the full block counts {full_counts}.")
     return dict(sorted(resolved.items(), key=lambda item: (sum(item[1]), str(item[0]))))
+
+
+STEMS = ("auto", "imagenet", "cifar")
+BN_MODES = ("shared", "private", "path")
+
+
+def check(arch, depths=None, stem="auto", bn="path", width=1.0):
+    """The blocks per stage of every depth (``resolve_depths``) once every choice is checked, or a ValueError.
+
+    Imports nothing heavy: configs are checked by it before TensorFlow starts,
+    and ``DDNNBackbone`` by the same code.
+    """
+    from ddnn_tf import errors
+
+    errors.check_choice("stem", stem, STEMS)
+    errors.check_choice("bn", bn, BN_MODES)
+    family, _ = family_of(arch)
+    scaled_widths(family, width)
+    return resolve_depths(arch, depths)

@@ -67,7 +67,7 @@ def recalibrate_bn(model, dataset, depth=None, num_batches=20):
             "the others. Use ddnn_tf.recalibrated_subnet(model, dataset, depth), which returns that depth as "
             "its own keras.Model with its own statistics."
         )
-    depths = model.depths if depth is None else (model._check_depth(depth),)
+    depths = model.depths if depth is None else (model.check_depth(depth),)
     images_seen = 0
     for current in depths:
         images_seen = _reestimate(
@@ -89,7 +89,7 @@ def recalibrated_subnet(model, dataset, depth, num_batches=20):
     >>> resnet20 = ddnn_tf.recalibrated_subnet(model, train_ds, depth=20)
     >>> resnet20.predict(images)
     """
-    source = model.subnet(model._check_depth(depth))
+    source = model.subnet(model.check_depth(depth))
     copy = keras.models.clone_model(source)
     copy.set_weights(source.get_weights())
     _reestimate(_batch_norms(copy), lambda images: copy(images, training=True), dataset, num_batches)

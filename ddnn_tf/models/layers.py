@@ -44,11 +44,12 @@ class ZeroPadShortcut(keras.layers.Layer):
 class PixelNormalization(keras.layers.Layer):
     """Pixels in [0, 255] (any numeric dtype) to the normalised float32 input the network trained on.
 
-    The first layer of every exported file (``DDNN.subnet(..., statistics=...)``),
-    so that phones and boards feed an image's bytes as they are. The
-    arithmetic is ``ddnn_tf.data.normalization.normalize``, the training
-    pipeline's own, rather than ``keras.layers.Normalization``, which divides
-    by ``sqrt(variance)`` and would differ from training in the last bit.
+    The first layer of every exported file (``DDNN.subnet`` of a DDNN that holds pixel statistics),
+    so that phones and boards feed an image's bytes as they are, and the
+    model's first layer in training. The arithmetic is
+    ``ddnn_tf.data.normalization.normalize``, shared with the QAT worker and
+    ``ddnn_tf.data.mnist``, rather than ``keras.layers.Normalization``, which
+    divides by ``sqrt(variance)``.
 
     Example:
     >>> PixelNormalization(mean=(0.5,), std=(0.25,))(keras.ops.full((1, 1, 1, 1), 255, "uint8"))

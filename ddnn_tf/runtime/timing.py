@@ -105,9 +105,10 @@ def deepest_within(results, budget_ms, threads):
 
 
 def _held_out(meta, count):
+    from ddnn_tf.config import stored_data_config
     from ddnn_tf.data import pipeline
 
-    _, eval_data, _ = pipeline.load_stored(meta["data"], meta.get("seed", 0), pixels=True)
+    _, eval_data, _ = pipeline.load_stored(stored_data_config(meta["data"]), meta.get("seed", 0))
     return pipeline.take_examples(eval_data, count)
 
 

@@ -183,11 +183,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         try:
             document = json.loads(body)
+        except ValueError as error:  # not UTF-8, or not JSON
+            return self._error(400, f"the report is not JSON: {error}")
+        try:
             checked = report.check(document, "the report")
             if checked["device"].get("kind") != "browser":
                 raise errors.UsageError("the report's device.kind must be 'browser'")
-        except ValueError as error:
-            return self._error(400, f"the report is not JSON: {error}")
         except errors.UsageError as error:
             return self._error(400, str(error))
         name = report_name(document["device"]["name"])

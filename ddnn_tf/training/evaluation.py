@@ -3,36 +3,19 @@
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from ddnn_tf import errors, files
-from ddnn_tf.data import pipeline
+from ddnn_tf import files
+from ddnn_tf.run import Run
 from ddnn_tf.models.calibration import recalibrated_subnet
 from ddnn_tf.plots import save_line_plot
 
 
-def load_run(workdir):
-    """``(run record, {depth: (DDNN, depth)})`` of a finished run."""
-    workdir = Path(workdir)
-    run = files.read_json(workdir / "run.json", "run record")
-    if run["config"]["mode"] != "independent":
-        model = files.load_model(workdir / "model.keras")
-        return run, {depth: (model, depth) for depth in model.depths}
-    models = {}
-    for path in sorted(workdir.glob("depth_*/model.keras")):
-        model = files.load_model(path)
-        models[model.full_depth] = (model, model.full_depth)
-    if not models:
-        raise errors.UsageError(f"{workdir} holds no trained depth_*/model.keras yet")
-    return run, dict(sorted(models.items()))
-
-
 def _keras_latency_ms(subnet, image_shape, runs):
     call = tf.function(lambda x: subnet(x, training=False))
-    image = tf.zeros((1, *image_shape))
+    image = tf.zeros((1, *image_shape), subnet.inputs[0].dtype)
     for _ in range(3):
         call(image)
     timings = []
@@ -91,12 +74,12 @@ def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=N
     def done(what):
         progress(f"  {what}, {time.perf_counter() - started:.0f} s")
 
-    run, models = load_run(workdir)
-    data_config = run["config"]["data"]
-    train_data, eval_data, info = pipeline.load_stored(data_config, run["config"].get("seed", 0), run["data"], role)
+    run = Run(workdir)
+    models = run.models()
+    train_data, eval_data, info = run.datasets(role)
     top5 = info.num_classes >= 100
     if recalibration_batches is None:
-        recalibration_batches = run["config"].get("bn_recalibration_batches", 0)
+        recalibration_batches = run.config.get("bn_recalibration_batches", 0)
     rows = []
     cache = {}
     for depth, (model, model_depth) in models.items():
@@ -111,7 +94,7 @@ def evaluate_run(workdir, latency=True, latency_runs=30, recalibration_batches=N
             done(f"depth {depth} scored again after re-estimating BN on {recalibration_batches} batches")
         row = {
             "run": str(workdir),
-            "mode": run["config"]["mode"],
+            "mode": run.config["mode"],
             "depth": depth,
             "top1": round(float(top1), 5),
             "parameters": model.parameter_count(model_depth),
@@ -160,8 +143,7 @@ def plot(rows, path):
 def report(workdirs, out=None, latency=True, latency_runs=30):
     """Evaluates runs, prints the table and writes results.json and the plot."""
     for workdir in workdirs:  # before anything is created: a mistyped --workdir must not appear on disk
-        if not (Path(workdir) / "run.json").is_file():
-            raise errors.UsageError(f"{workdir} holds no run (no run.json); train one with python -m ddnn_tf.train")
+        Run.open(workdir)
     out = files.writable_dir(out or workdirs[0])
     rows = []
     for workdir in workdirs:
@@ -169,8 +151,9 @@ def report(workdirs, out=None, latency=True, latency_runs=30):
         progress = None if sys.stdout.isatty() else (lambda line: print(line, flush=True))
         rows += evaluate_run(workdir, latency, latency_runs, progress=progress)
     print(format_table(rows))
-    files.write_json(out / "results.json", {"rows": rows})
+    results = Run(out).results_file
+    files.write_json(results, {"rows": rows})
     plot(rows, out / "accuracy_vs_macs.png")
-    print(f"Wrote {out / 'results.json'} and {out / 'accuracy_vs_macs.png'}")
+    print(f"Wrote {results} and {out / 'accuracy_vs_macs.png'}")
     return rows
 

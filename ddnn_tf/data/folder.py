@@ -1,0 +1,63 @@
+"""A folder of images, one sub-folder per class: seeded held-out sets, small images decoded once."""
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from ddnn_tf.data import augment
+from ddnn_tf.data.splits import IN_MEMORY_PIXELS, Part, Splits
+from ddnn_tf.errors import UsageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def files_of(directory):
+    """``(paths, labels, class names)`` of a folder dataset, or a UsageError."""
+    root = Path(directory or "")
+    if not directory or not root.is_dir():
+        raise UsageError(f"folder dataset directory {directory!r} does not exist; set --config.data.directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(str(path))
+                labels.append(label)
+    if not paths:
+        raise UsageError(
+            f"no images in {root}: expected one sub-folder per class holding {'/'.join(IMAGE_SUFFIXES)} files"
+        )
+    return paths, labels, classes
+
+
+def load(data, seed, role):
+    """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
+    next ``data.validation_fraction`` for validation, the rest for training."""
+    paths, labels, classes = files_of(data.directory)
+    order = np.random.default_rng(seed).permutation(len(paths))
+    evaluation = max(1, int(round(data.eval_fraction * len(paths))))
+    validation = max(1, int(round(data.validation_fraction * len(paths))))
+    if evaluation + validation >= len(paths):
+        raise UsageError(
+            f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%} "
+            f"for evaluation and {data.validation_fraction:.0%} for validation"
+        )
+    paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
+    first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
+    image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return augment.resize(image, image_shape) if data.augment != "imagenet" else image
+
+    chosen = order[:evaluation] if role == "eval" else order[evaluation:evaluation + validation]
+    train, held = order[evaluation + validation:], chosen
+    if max(image_shape[:2]) <= IN_MEMORY_PIXELS:  # decoded once, then indexed like any array
+        def part(indices):
+            images = tf.data.Dataset.from_tensor_slices(paths[indices]).map(decode).batch(256)
+            return Part(labels[indices], np.concatenate([batch.numpy() for batch in images]))
+    else:
+        def part(indices):
+            return Part(labels[indices], paths[indices], fetch=decode)
+    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)})
