@@ -46,10 +46,11 @@ def main(argv):
     except OSError as error:
         raise errors.UsageError(f"cannot listen on {_HOST.value}:{_PORT.value}: {error.strerror or error}") from None
     host, port = server.server_address[:2]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    print(f"Serving {export_dir} at http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
-    if host in ("0.0.0.0", ""):
-        print("From a phone on this network, open http://<this machine's address>:" f"{port}/", flush=True)
+    everywhere = host in ("0.0.0.0", "")
+    print(f"Serving {export_dir} at http://{'127.0.0.1' if everywhere else host}:{port}/ (Ctrl-C stops)", flush=True)
+    if everywhere:
+        address = web.network_address() or "<this machine's address>"
+        print(f"From a phone on this network, open http://{address}:{port}/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

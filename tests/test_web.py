@@ -156,3 +156,16 @@ def test_serve_benchmark_bad_input_is_one_line(tmp_path):
     (tmp_path / "export_web").mkdir()
     result = run_cli("ddnn_tf.serve_benchmark", f"--workdir={tmp_path}", f"--litert_dir={tmp_path / 'none'}")
     assert result.returncode == 2 and "LiteRT.js is not in" in result.stderr and "npm install --prefix" in result.stderr
+
+
+def test_network_address_is_one_of_this_machine_s_addresses():
+    """The address ``serve_benchmark --host 0.0.0.0`` prints for a phone: a socket binds to it, so it is this machine's."""
+    import ipaddress
+    import socket
+
+    address = web.network_address()
+    if address is None:
+        pytest.skip("this machine has no default route")
+    assert not ipaddress.ip_address(address).is_unspecified
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))

@@ -17,6 +17,7 @@ import hashlib
 import http.server
 import json
 import re
+import socket
 import threading
 from pathlib import Path
 
@@ -34,6 +35,20 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", 
                  ".bin": "application/octet-stream", ".map": "application/json"}
 FLOAT32_TOLERANCE = 1e-4  # relative, as the export's float32 check
 REPORT_PREFIX = "benchmark_browser_"
+
+
+def network_address():
+    """This machine's address on the network its default route leads to, or None without one.
+
+    Connecting a UDP socket sends nothing: it only asks the kernel which
+    address it would send from.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): routed like any outside address, never used
+            return probe.getsockname()[0]
+        except OSError:
+            return None
 
 
 def default_litert_dir():
