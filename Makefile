@@ -1,12 +1,12 @@
 # `make demo`: set up, train the default DDNN (ResNet-34 holding ResNet-18) on the
 # bundled real MNIST, export every depth to int8 TFLite and benchmark the files.
-# `make test`: set up, then run the whole test suite.
+# `make test`: set up, then run the whole test suite (`make test-fast`: its unit tests).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test serve clean
+.PHONY: setup demo test test-fast serve clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -107,8 +107,15 @@ $(HEADLESS):
 serve: setup $(WEB_EXPORTED) $(LITERT)
 	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 
+# Two pytest-xdist workers, a test file each at a time (a file's fixtures are built once).
+PYTEST := $(BIN)/python -m pytest -q -n $(or $(TEST_WORKERS),2) --dist loadfile
+
 test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
-	$(BIN)/python -m pytest -q tests
+	$(PYTEST) tests
+
+# The unit tests alone: no training through the CLI, no whole commands, no wheel.
+test-fast: setup $(KOTLINC) $(CORE_JARS)
+	$(PYTEST) -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) runs exports mobile/node_modules $(JARS) $(WEB)/node_modules $(BROWSER)

@@ -15,15 +15,22 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
 )
 
+import fcntl  # noqa: E402
+import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 import ddnn_tf  # noqa: E402
-from ddnn_tf.config import load as load_config  # noqa: E402
+from ddnn_tf.config import base_config  # noqa: E402
+from ddnn_tf.config import load as load_config
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_CONFIG = REPO / "configs" / "mnist_resnet56.py"
+MOBILE = REPO / "mobile"
+TESTDATA = MOBILE / "testdata"  # the files mobile/core's tests and the Python tests share
 # A training run small enough for tests: ResNet-32 holding ResNet-20.
 TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500,
                       "data.validation_examples": 500}
@@ -37,6 +44,49 @@ def build_tiny(**options):
     return ddnn_tf.build_ddnn(TINY_ARCH, 10, (32, 32, 3), depths=TINY_DEPTHS, **options)
 
 
+# The loss weights of a DDNN whose distillation terms are large enough to see.
+DISTILLING = {"kd_weight": 1.0, "at_weight": 50.0}
+
+
+def compile_tiny(model):
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    return model
+
+
+def train_digits(batch_size=64):
+    """1,536 real training digits."""
+    return ddnn_tf.data.mnist("train", batch_size=batch_size, num_examples=1536)
+
+
+def trainable_parameters(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def variables_of_blocks_beyond(model, counts):
+    """Variables of the blocks a sub-net with ``counts`` skips."""
+    skipped = tuple(
+        f"stage{stage + 1}_block{block + 1}_"
+        for stage, (kept, full) in enumerate(zip(counts, model.backbone.block_counts[model.full_depth]))
+        for block in range(kept, full)
+    )
+    return [v for v in model.trainable_variables if v.path.split("/")[-2].startswith(skipped)]
+
+
+def data_config(**changes):
+    """The default data config with batch size 8 and ``changes``."""
+    data = base_config().data
+    data.update({"batch_size": 8, **changes})
+    return data
+
+
+def load_script(name):
+    """``mobile/<name>.py``, a script rather than a module of the package."""
+    spec = importlib.util.spec_from_file_location(name, MOBILE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def ekd_terms(model, outputs, labels):
     """Every term of the model's objective on ``outputs`` (``run_depths``), with no schedule."""
     return model.objective.terms(outputs, labels, model.full_depth, model.num_classes)
@@ -46,6 +96,12 @@ def ekd_terms(model, outputs, labels):
 def mnist_batch():
     """One fixed batch of 32 real test digits."""
     return next(iter(ddnn_tf.data.mnist("test", batch_size=32)))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "end_to_end" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -58,13 +114,56 @@ def tiny_run_config(**changes):
     return load_config(MNIST_CONFIG, {**TINY_RUN_OVERRIDES, **changes})
 
 
+@pytest.fixture
+def own_data_cache(tmp_path, monkeypatch):
+    """A cache of decoded arrays private to the test."""
+    monkeypatch.setenv("DDNN_TF_CACHE", str(tmp_path / "cache"))
+
+
+def built_once(tmp_path_factory, name, build):
+    """The folder ``name`` that ``build(folder)`` fills, built once per test session.
+
+    Under pytest-xdist every worker is its own process with its own session
+    fixtures; the folder then lives beside the workers' temporary roots and a
+    lock lets the first worker build it while the others wait for it.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+def _train_tiny(workdir, **changes):
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**changes), f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.fixture(scope="session")
 def ekd_run(tmp_path_factory):
     """A workdir holding a finished tiny EKD run on real MNIST, trained through the CLI."""
-    workdir = tmp_path_factory.mktemp("ekd_run")
-    result = run_cli("ddnn_tf.train", *tiny_run_flags(), f"--workdir={workdir}")
-    assert result.returncode == 0, result.stderr
-    return workdir
+    return built_once(tmp_path_factory, "ekd_run", _train_tiny)
+
+
+@pytest.fixture(scope="session")
+def mode_runs(tmp_path_factory, ekd_run):
+    """One tiny run per mode, in the folders ekd, joint and independent."""
+    def build(root):
+        (root / "ekd").symlink_to(ekd_run)
+        for mode in ("joint", "independent"):
+            result = _train_tiny(root / mode, mode=mode)
+            assert "top1" in result.stdout, "training ends with the evaluation table"
+            scored = "  scored depths 20, 32, " if mode == "joint" else "  scored depth 32, "
+            assert scored in result.stdout, "evaluation says what it did when output is no terminal"
+
+    return built_once(tmp_path_factory, "mode_runs", build)
 
 
 def tiny_run_flags(**changes):

@@ -10,9 +10,7 @@ import copy
 import json
 
 import pytest
-from conftest import REPO, assert_matches_schema
-
-TESTDATA = REPO / "mobile" / "testdata"
+from conftest import TESTDATA, assert_matches_schema
 
 
 def _fixture(name):

@@ -3,7 +3,6 @@
 import importlib.util
 
 import pytest
-
 from conftest import REPO
 
 from ddnn_tf import config as config_module
@@ -29,6 +28,16 @@ def _flatten(tree, prefix=""):
     return flat
 
 
+def _load_bench(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ekd_study = _load_bench("ekd_study")
+
+
 @pytest.mark.parametrize("variant", list(reproduction.VARIANTS))
 def test_each_variant_changes_only_its_overrides(variant):
     config = reproduction.study_config(variant, seed=3, train_examples=500, epochs=2)
@@ -38,16 +47,6 @@ def test_each_variant_changes_only_its_overrides(variant):
     changed = {key: value for key, value in after.items() if before[key] != value}
     assert changed == reproduction.VARIANTS[variant]
     assert (config.seed, config.epochs, config.data.train_examples) == (3, 2, 500)
-
-
-def _load_bench(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ekd_study = _load_bench("ekd_study")
 
 
 @pytest.mark.parametrize("arm", list(ekd_study.ALL_ARMS))

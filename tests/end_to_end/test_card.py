@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-
 from conftest import run_cli
 
 from ddnn_tf import cli

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_cli
 
-from ddnn_tf import config as config_module, files, launch_local
+from ddnn_tf import files, launch_local
 from ddnn_tf.config import base_config
 from ddnn_tf.training import distributed
 
+pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
+
 TINY = ["--config.model.width=0.125", "--config.data.train_examples=256", "--config.data.eval_examples=256",
-        "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
+        "--config.data.validation_examples=256", "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,17 @@ def two_workers(tmp_path_factory):
                      "--config.strategy=multi_worker", *TINY, timeout=700)
     assert result.returncode == 0, result.stdout + result.stderr + (workdir / "worker_1.log").read_text()
     return workdir
+
+
+def _worker_pids(workdir):
+    """{worker index: pid} of the training processes of ``workdir``, read from their TF_CONFIG."""
+    pids = {}
+    for line in subprocess.run(["pgrep", "-f", f"ddnn_tf.train.*{workdir}"], capture_output=True, text=True).stdout.split():
+        environ = Path(f"/proc/{line}/environ").read_bytes().split(b"\0")
+        tf_config = next((v[len(b"TF_CONFIG="):] for v in environ if v.startswith(b"TF_CONFIG=")), None)
+        if tf_config:
+            pids[json.loads(tf_config)["task"]["index"]] = int(line)
+    return pids
 
 
 def test_two_workers_finish_and_only_the_chief_writes(two_workers):
@@ -59,25 +71,6 @@ def test_two_workers_match_one_process_with_two_replicas(two_workers, tmp_path):
     single = files.load_model(tmp_path / "model.keras").get_weights()
     for a, b in zip(distributed, single):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def test_local_cluster_configs_name_every_worker_and_its_index():
-    configs = [json.loads(c) for c in launch_local.cluster_configs(3, ports=[1001, 1002, 1003])]
-    assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
-    assert all(c["cluster"] == {"worker": ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"]} for c in configs)
-    for config in configs:
-        config_module.check_cluster(json.dumps(config))
-
-
-def _worker_pids(workdir):
-    """{worker index: pid} of the training processes of ``workdir``, read from their TF_CONFIG."""
-    pids = {}
-    for line in subprocess.run(["pgrep", "-f", f"ddnn_tf.train.*{workdir}"], capture_output=True, text=True).stdout.split():
-        environ = Path(f"/proc/{line}/environ").read_bytes().split(b"\0")
-        tf_config = next((v[len(b"TF_CONFIG="):] for v in environ if v.startswith(b"TF_CONFIG=")), None)
-        if tf_config:
-            pids[json.loads(tf_config)["task"]["index"]] = int(line)
-    return pids
 
 
 def test_a_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path):

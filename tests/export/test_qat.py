@@ -3,8 +3,7 @@
 tf_keras and tfmot live only in the worker subprocess; these tests check that
 the rest of ddnn_tf never loads them, that the worker's tf_keras replica
 computes what the Keras 3 sub-net computes, and that a short QAT gives a
-valid int8 file through the export CLI.
-"""
+valid int8 file through the export CLI."""
 
 import hashlib
 import importlib.util
@@ -25,8 +24,13 @@ from ddnn_tf.data import normalization, pipeline
 from ddnn_tf.export import qat, writer
 from ddnn_tf.run import Run
 
+pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
+
 DEPTH = 20
+
+
 KERAS_2_MODULES = ("tf_keras", "tensorflow_model_optimization")
+
 
 # Skip only when not installed; an installed but broken tf_keras/tfmot fails the tests below.
 requires_qat = pytest.mark.skipif(
@@ -59,6 +63,17 @@ def held_out(trained):
     return images.astype(np.uint8), labels
 
 
+def _randomize_batch_norms(model):
+    """Moving statistics and affine terms far from 0 and 1, so that a swapped or missing one shows."""
+    rng = np.random.default_rng(0)
+    for variable in model.variables:
+        leaf = variable.path.split("/")[-1]
+        if leaf in ("gamma", "moving_variance"):
+            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype("float32"))
+        elif leaf in ("beta", "moving_mean"):
+            variable.assign(rng.normal(0.0, 0.5, variable.shape).astype("float32"))
+
+
 def test_importing_ddnn_tf_loads_neither_tf_keras_nor_tfmot():
     result = _python(f"""
         import json, os, sys
@@ -89,17 +104,6 @@ def test_missing_tfmot_is_a_usage_error_naming_the_install(monkeypatch):
     monkeypatch.setattr(qat, "REQUIRED_MODULES", ("tf_keras", "tensorflow_model_optimization_absent"))
     with pytest.raises(errors.UsageError, match=r"tensorflow_model_optimization_absent.*pip install 'ddnn_tf\[qat\]'"):
         qat.check_request("int8", bundle=False)
-
-
-def _randomize_batch_norms(model):
-    """Moving statistics and affine terms far from 0 and 1, so that a swapped or missing one shows."""
-    rng = np.random.default_rng(0)
-    for variable in model.variables:
-        leaf = variable.path.split("/")[-1]
-        if leaf in ("gamma", "moving_variance"):
-            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype("float32"))
-        elif leaf in ("beta", "moving_mean"):
-            variable.assign(rng.normal(0.0, 0.5, variable.shape).astype("float32"))
 
 
 @requires_qat

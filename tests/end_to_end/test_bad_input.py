@@ -1,19 +1,18 @@
 """Every bad input to a CLI: one `error:` line naming the problem, exit status 2, nothing left on disk."""
 
-import json
-import tempfile
-import zipfile
-from pathlib import Path
-
 import pytest
-
 from conftest import MNIST_CONFIG, TINY_RUN_OVERRIDES, run_cli
 
-from ddnn_tf import errors, train
+from ddnn_tf import train
 
 TINY = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
+
+
 TRAIN = ["ddnn_tf.train", f"--config={MNIST_CONFIG}", "--workdir={tmp}/w", *TINY]
+
+
 CLUSTER = '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": %s}}'
+
 
 # (command and flags, environment additions, what the one error line must say)
 CASES = {
@@ -77,47 +76,6 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, inputs):
     assert len(lines) == 1 and message.replace("{tmp}", tmp) in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert _tree(inputs) == before, "a bad input left something on disk"
-
-
-def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_intact_one(tmp_path):
-    workdir = tmp_path / "w"
-    checkpoints = workdir / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    (workdir / "run.json").write_text(json.dumps({"config": {"mode": "ekd", "model": {"arch": "resnet32"}}}))
-    with zipfile.ZipFile(checkpoints / "epoch_1.keras", "w") as archive:
-        archive.writestr("config.json", "{}")
-    whole = (checkpoints / "epoch_1.keras").read_bytes()
-    (checkpoints / "epoch_2.keras").write_bytes(whole[: len(whole) // 2])
-    (checkpoints / "state.json").write_text(json.dumps({"epoch": 2, "checkpoint": "epoch_2.keras"}))
-    before = _tree(tmp_path)
-    result = run_cli(*(arg.replace("{tmp}", str(tmp_path)) for arg in TRAIN), "--config.epochs=3")
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert "epoch_2.keras is truncated or corrupt" in lines[0] and "File not found" not in lines[0]
-    assert ('epoch_1.keras is intact: to resume from epoch_1.keras (epoch 1), write {"epoch": 1, '
-            f'"checkpoint": "epoch_1.keras"}} into {checkpoints / "state.json"}') in lines[0]
-    assert _tree(tmp_path) == before
-
-
-def test_a_truncated_checkpoint_names_the_epoch_best_keras_holds():
-    from ddnn_tf.run import Run
-    from ddnn_tf.training import callbacks
-
-    with tempfile.TemporaryDirectory() as root:
-        checkpoints = Path(root) / "checkpoints"
-        checkpoints.mkdir()
-        with zipfile.ZipFile(checkpoints / "best.keras", "w") as archive:
-            archive.writestr("config.json", "{}")
-        (checkpoints / "epoch_5.keras").write_bytes(b"PK truncated")
-        state = {"epoch": 5, "checkpoint": "epoch_5.keras", "best": 0.9, "best_epoch": 3, "monitor": "val_acc_20"}
-        (checkpoints / "state.json").write_text(json.dumps(state))
-        with pytest.raises(errors.UsageError) as raised:
-            callbacks.check_resumable(Run(root))
-    message = str(raised.value)
-    assert "best.keras is intact: to resume from best.keras (epoch 3), write " in message
-    written = json.loads(message.split("write ", 1)[1].split(" into ", 1)[0])
-    assert written == {**state, "epoch": 3, "checkpoint": "best.keras"}
 
 
 def test_the_default_config_is_found_from_any_directory():

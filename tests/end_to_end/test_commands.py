@@ -1,4 +1,4 @@
-"""The edge-board path: the LiteRT runtime, the benchmark and the report merger without TensorFlow or Keras."""
+"""The commands as a user runs them: export then benchmark, bad input, help, without TensorFlow."""
 
 import importlib.metadata
 import json
@@ -6,9 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, assert_matches_schema
+import pytest
+from conftest import REPO, assert_matches_schema, error_lines, run_cli
 
-TINY_FILE = REPO / "tests" / "data" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
+from ddnn_tf.runtime import timing
+
+TINY_FILE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
+
+
 # Run a module as `python -m` would, with TensorFlow and Keras made unimportable.
 WITHOUT_TENSORFLOW = """
 import runpy, sys
@@ -24,6 +29,69 @@ def _run(*args):
                           text=True, cwd=REPO, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
 
 
+# A flag each command's --help must list: its own, not absl's.
+OWN_FLAGS = {"train": ("--config", "--workdir"), "evaluate": ("--workdir", "--latency_runs"),
+             "export_tflite": ("--depth", "--quantize"), "benchmark": ("--threads", "--budget_ms"),
+             "merge_reports": ("--out",), "launch_local": ("--workers",),
+             "serve_benchmark": ("--host", "--port", "--litert_dir")}
+
+
+def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=all", f"--out={out}",
+                     "--eval_examples=100", "--calibration_steps=16", "--max_drop=100")
+    assert result.returncode == 0, result.stderr
+    assert "resnet32_depth20_int8.tflite" in result.stdout
+    files = sorted(out.glob("*.tflite"))
+    result = run_cli("ddnn_tf.benchmark", *files, "--threads=1,2", "--runs=5", "--budget_ms=1000", "--accuracy",
+                     "--eval_examples=50")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "benchmark.json").read_text())
+    assert_matches_schema("benchmark", report)
+    assert report["schema"] == timing.SCHEMA and report["device"]["kind"] == "host"
+    assert [(r["depth"], r["threads"]) for r in report["results"]] == [(20, 1), (20, 2), (32, 1), (32, 2)]
+    for r in report["results"]:
+        assert 0 < r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["init_ms"] > 0 and 0 <= r["accuracy"] <= 1
+    assert report["budget"][0]["depth"] == 32, "a generous budget fits the deepest depth"
+    assert "deepest depth 32" in result.stdout
+    assert (out / "accuracy_vs_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--depth=18"], "depth '18' is not in resnet32 checkpoint; valid choices: 20, 32, all"),
+        (["--quantize=int4"], "unknown quantize mode 'int4'; valid choices: int8, float16, dynamic, float32"),
+        (["--checkpoint=/nonexistent/model.keras"], "checkpoint /nonexistent/model.keras does not exist"),
+        (["--out=/proc/ddnn_out"], "cannot write to the output directory /proc/ddnn_out"),
+        (["--calibration_steps=0"], "--calibration_steps must be at least 1 for int8, got 0"),
+    ],
+)
+def test_export_bad_input_is_one_line_and_exit_status_2(ekd_run, tmp_path, args, message):
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--out={tmp_path}/out", "--depth=20", *args)
+    assert result.returncode == 2, result.stderr
+    assert len(error_lines(result)) == 1 and message in error_lines(result)[0], result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_export_refuses_a_corrupt_checkpoint(ekd_run, tmp_path):
+    corrupt = tmp_path / "model.keras"
+    corrupt.write_bytes((ekd_run / "model.keras").read_bytes()[:5000])
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--checkpoint={corrupt}", f"--out={tmp_path}/o")
+    assert result.returncode == 2
+    assert f"checkpoint {corrupt} is truncated or corrupt: not a complete .keras archive" in error_lines(result)[0]
+    assert not (tmp_path / "o").exists(), "nothing is created for a bad checkpoint"
+
+
+def test_benchmark_bad_input(tmp_path):
+    result = run_cli("ddnn_tf.benchmark", tmp_path / "missing.tflite")
+    assert result.returncode == 2 and "missing.tflite does not exist" in error_lines(result)[0]
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    result = run_cli("ddnn_tf.benchmark", junk)
+    assert result.returncode == 2 and "is not a valid TFLite file" in error_lines(result)[0]
+
+
 def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
     result = _run("ddnn_tf.benchmark", TINY_FILE, "--threads=1,2", "--runs=20", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
@@ -35,13 +103,6 @@ def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
     result = _run("ddnn_tf.merge_reports", tmp_path / "benchmark.json", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "merged.json").is_file() and "resnet8_width025_int8" in result.stdout
-
-
-# A flag each command's --help must list: its own, not absl's.
-OWN_FLAGS = {"train": ("--config", "--workdir"), "evaluate": ("--workdir", "--latency_runs"),
-             "export_tflite": ("--depth", "--quantize"), "benchmark": ("--threads", "--budget_ms"),
-             "merge_reports": ("--out",), "launch_local": ("--workers",),
-             "serve_benchmark": ("--host", "--port", "--litert_dir")}
 
 
 def test_every_command_prints_its_own_flags_for_help_without_tensorflow():

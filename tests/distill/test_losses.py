@@ -83,7 +83,6 @@ def test_the_qat_worker_computes_the_same_kl_with_tensorflow_alone():
     import importlib.util
 
     import tensorflow as tf
-
     from conftest import REPO
 
     spec = importlib.util.spec_from_file_location("kl_by_path", REPO / "ddnn_tf" / "distill" / "kl.py")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 TINY = ["--config.epochs=1", "--config.data.train_examples=256", "--config.data.validation_examples=256",

@@ -15,6 +15,8 @@ from ddnn_tf.export import convert, writer
 from ddnn_tf.run import Run
 from ddnn_tf.runtime import timing
 
+pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
+
 DEPTHS = (20, 32)
 
 
@@ -135,82 +137,6 @@ def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
     with pytest.raises(writer.ValidationError, match="more than --max_drop -101"):
         _export(trained, out, "int8", max_drop=-101.0)
     assert not list(out.iterdir())
-
-
-def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=all", f"--out={out}",
-                     "--eval_examples=100", "--calibration_steps=16", "--max_drop=100")
-    assert result.returncode == 0, result.stderr
-    assert "resnet32_depth20_int8.tflite" in result.stdout
-    files = sorted(out.glob("*.tflite"))
-    result = run_cli("ddnn_tf.benchmark", *files, "--threads=1,2", "--runs=5", "--budget_ms=1000", "--accuracy",
-                     "--eval_examples=50")
-    assert result.returncode == 0, result.stderr
-    report = json.loads((out / "benchmark.json").read_text())
-    assert_matches_schema("benchmark", report)
-    assert report["schema"] == timing.SCHEMA and report["device"]["kind"] == "host"
-    assert [(r["depth"], r["threads"]) for r in report["results"]] == [(20, 1), (20, 2), (32, 1), (32, 2)]
-    for r in report["results"]:
-        assert 0 < r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["init_ms"] > 0 and 0 <= r["accuracy"] <= 1
-    assert report["budget"][0]["depth"] == 32, "a generous budget fits the deepest depth"
-    assert "deepest depth 32" in result.stdout
-    assert (out / "accuracy_vs_latency.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def _result(depth, median, threads=1):
-    return {"depth": depth, "median_ms": median, "threads": threads, "multiply_accumulates": depth * 1000,
-            "file": f"d{depth}"}
-
-
-def test_budget_picks_the_deepest_depth_that_fits():
-    results = [_result(20, 1.0), _result(32, 2.0), _result(44, 3.0), _result(56, 4.5), _result(56, 0.5, threads=2)]
-    assert timing.deepest_within(results, 3.0, 1)["depth"] == 44
-    assert timing.deepest_within(results, 0.9, 1) is None
-    assert timing.deepest_within(results, 100, 1)["depth"] == 56
-    assert timing.deepest_within(results, 1.0, 2)["depth"] == 56
-    # Two files of the same depth (int8 and float32): the faster one is named.
-    assert timing.deepest_within([_result(20, 1.0), _result(20, 0.4)], 2.0, 1)["median_ms"] == 0.4
-
-
-def test_percentiles_interpolate_like_numpy():
-    assert timing.percentile([1, 2, 3, 4], 50) == 2.5
-    assert timing.percentile(list(range(1, 101)), 90) == pytest.approx(90.1)
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--depth=18"], "depth '18' is not in resnet32 checkpoint; valid choices: 20, 32, all"),
-        (["--quantize=int4"], "unknown quantize mode 'int4'; valid choices: int8, float16, dynamic, float32"),
-        (["--checkpoint=/nonexistent/model.keras"], "checkpoint /nonexistent/model.keras does not exist"),
-        (["--out=/proc/ddnn_out"], "cannot write to the output directory /proc/ddnn_out"),
-        (["--calibration_steps=0"], "--calibration_steps must be at least 1 for int8, got 0"),
-    ],
-)
-def test_export_bad_input_is_one_line_and_exit_status_2(ekd_run, tmp_path, args, message):
-    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--out={tmp_path}/out", "--depth=20", *args)
-    assert result.returncode == 2, result.stderr
-    assert len(error_lines(result)) == 1 and message in error_lines(result)[0], result.stderr
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
-
-
-def test_export_refuses_a_corrupt_checkpoint(ekd_run, tmp_path):
-    corrupt = tmp_path / "model.keras"
-    corrupt.write_bytes((ekd_run / "model.keras").read_bytes()[:5000])
-    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--checkpoint={corrupt}", f"--out={tmp_path}/o")
-    assert result.returncode == 2
-    assert f"checkpoint {corrupt} is truncated or corrupt: not a complete .keras archive" in error_lines(result)[0]
-    assert not (tmp_path / "o").exists(), "nothing is created for a bad checkpoint"
-
-
-def test_benchmark_bad_input(tmp_path):
-    result = run_cli("ddnn_tf.benchmark", tmp_path / "missing.tflite")
-    assert result.returncode == 2 and "missing.tflite does not exist" in error_lines(result)[0]
-    junk = tmp_path / "junk.tflite"
-    junk.write_bytes(b"not a flatbuffer")
-    result = run_cli("ddnn_tf.benchmark", junk)
-    assert result.returncode == 2 and "is not a valid TFLite file" in error_lines(result)[0]
 
 
 def test_a_killed_export_leaves_none_of_its_set(tmp_path, monkeypatch):

@@ -6,25 +6,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from conftest import data_config
 from PIL import Image
 
-import ddnn_tf
-from ddnn_tf.config import base_config, stored_data_config
+from ddnn_tf.config import stored_data_config
 from ddnn_tf.data import augment, pipeline
 from ddnn_tf.errors import UsageError
 
 
-def _data(**changes):
-    data = base_config().data
-    data.batch_size = 8
-    for key, value in changes.items():
-        data[key] = value
-    return data
+def _write_folder(root, per_class=6, size=(20, 24)):
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog", "eel"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
 
 
 def test_a_tensorflow_datasets_set_by_name():
     with tfds.testing.mock_data(num_examples=24):
-        train, evaluation, info = pipeline.load(_data(name="cifar100"), seed=0)
+        train, evaluation, info = pipeline.load(data_config(name="cifar100"), seed=0)
         images, labels = next(iter(train))
         eval_images, _ = next(iter(evaluation))
     assert info.num_classes == 100 and len(info.label_names) == 100
@@ -37,7 +37,7 @@ def test_a_tensorflow_datasets_set_by_name():
 def test_imagenet_family_crops_to_the_configured_size():
     with tfds.testing.mock_data(num_examples=4):
         train, evaluation, info = pipeline.load(
-            _data(name="oxford_flowers102", image_size=64, augment="imagenet", eval_split="test", batch_size=2)
+            data_config(name="oxford_flowers102", image_size=64, augment="imagenet", eval_split="test", batch_size=2)
         )
         assert next(iter(train))[0].shape == (2, 64, 64, 3)
         assert next(iter(evaluation))[0].shape == (2, 64, 64, 3)
@@ -57,7 +57,7 @@ def test_cifar_augmentation_pads_crops_and_flips_as_its_seed_says():
 
 
 def test_an_epoch_is_a_function_of_seed_and_epoch_alone():
-    data = _data(name="mnist", batch_size=32, train_examples=96, augment="cifar")
+    data = data_config(name="mnist", batch_size=32, train_examples=96, augment="cifar")
     both = pipeline.take_examples(pipeline.load(data, seed=4, epochs=(0, 2))[0], 192)[0]
     second = pipeline.take_examples(pipeline.load(data, seed=4, epochs=(1, 2))[0], 96)[0]
     np.testing.assert_array_equal(both[96:], second, "epoch 1 alone is epoch 1 of a longer stream")
@@ -67,17 +67,9 @@ def test_an_epoch_is_a_function_of_seed_and_epoch_alone():
     assert not np.array_equal(second, other_seed)
 
 
-def _write_folder(root, per_class=6, size=(20, 24)):
-    rng = np.random.default_rng(0)
-    for name in ("cat", "dog", "eel"):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
-
-
 def test_folder_dataset_holds_out_seeded_eval_and_validation_sets(tmp_path):
     _write_folder(tmp_path)
-    data = _data(name="folder", directory=str(tmp_path), image_size=16, eval_fraction=0.25, validation_fraction=0.1)
+    data = data_config(name="folder", directory=str(tmp_path), image_size=16, eval_fraction=0.25, validation_fraction=0.1)
     train, evaluation, info = pipeline.load(data, seed=3)
     assert info.label_names == ("cat", "dog", "eel") and info.num_classes == 3
     assert info.image_shape == (16, 16, 3)
@@ -93,17 +85,6 @@ def test_folder_dataset_holds_out_seeded_eval_and_validation_sets(tmp_path):
     np.testing.assert_array_equal(eval_labels, again_labels)
 
 
-def test_mnist_validation_role_is_the_validation_split():
-    data = _data(name="mnist", batch_size=10_000)
-    _, validation, _ = pipeline.load(data, role="validation")
-    _, evaluation, _ = pipeline.load(data)
-    images, _ = pipeline.take_examples(validation, 10_000)
-    test_images, _ = pipeline.take_examples(evaluation, 10_000)
-    reference = ddnn_tf.data.mnist("validation", batch_size=10_000, pixels=True)
-    np.testing.assert_array_equal(images, next(iter(reference))[0].numpy())
-    assert not np.array_equal(images, test_images)
-
-
 @pytest.mark.parametrize(
     "changes,message",
     [
@@ -115,25 +96,25 @@ def test_mnist_validation_role_is_the_validation_split():
 )
 def test_bad_data_configs(changes, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
-        pipeline.check(_data(**changes))
+        pipeline.check(data_config(**changes))
 
 
 def test_folder_without_images(tmp_path):
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "notes.txt").write_text("no image here")
     with pytest.raises(UsageError, match="no images in .*one sub-folder per class"):
-        pipeline.check(_data(name="folder", directory=str(tmp_path)))
+        pipeline.check(data_config(name="folder", directory=str(tmp_path)))
 
 
 def test_imagenet_without_its_archives_says_where_to_put_them(tmp_path):
-    data = _data(name="imagenet2012", eval_split="validation", data_dir=str(tmp_path / "tfds"),
+    data = data_config(name="imagenet2012", eval_split="validation", data_dir=str(tmp_path / "tfds"),
                  manual_dir=str(tmp_path / "manual"))
     with pytest.raises(UsageError, match=r"ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar is missing from .*manual"):
         pipeline.check(data)
 
 
 def test_a_data_config_stored_as_json_loads_the_same_images():
-    data = _data(name="mnist", train_examples=64, eval_examples=64)
+    data = data_config(name="mnist", train_examples=64, eval_examples=64)
     stored = stored_data_config(json.loads(json.dumps(data.to_dict())))
     for original, again in zip(pipeline.load(data, seed=1)[:2], pipeline.load(stored, seed=1)[:2]):
         np.testing.assert_array_equal(pipeline.take_examples(original, 64)[0], pipeline.take_examples(again, 64)[0])
