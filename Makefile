@@ -81,7 +81,7 @@ $(JARS)/hamcrest.jar:
 	$(call debian_jar,libhamcrest-java=2.2-1)
 
 # The browser benchmark page's LiteRT.js, pinned in the page's package.json.
-WEB := ddnn_tf/runtime/web
+WEB := ddnn_tf/runtime/page
 LITERT := $(WEB)/node_modules/@litertjs/core/dist/index.js
 
 $(LITERT): $(WEB)/package.json

@@ -26,8 +26,8 @@ import numpy as np
 from ddnn_tf import errors, files, runtime
 from ddnn_tf.runtime import report
 
-PAGE = Path(__file__).resolve().parent / "web"
-LITERT_VERSION = "2.5.3"  # as web/package.json pins it
+PAGE = Path(__file__).resolve().parent / "page"
+LITERT_VERSION = "2.5.3"  # as page/package.json pins it
 INSTALL_HINT = f"npm install --prefix DIR @litertjs/core@{LITERT_VERSION}, then --litert_dir DIR/node_modules/@litertjs"
 SERVED_SUFFIXES = (".tflite", ".json", ".bin")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
@@ -52,7 +52,7 @@ def network_address():
 
 
 def default_litert_dir():
-    """``web/node_modules/@litertjs`` beside the page, where ``make test`` installs it from npm."""
+    """``page/node_modules/@litertjs`` beside the page, where ``make test`` installs it from npm."""
     return PAGE / "node_modules" / "@litertjs"
 
 

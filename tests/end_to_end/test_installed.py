@@ -49,6 +49,8 @@ def test_the_installed_commands_train_export_and_benchmark_from_any_folder(insta
                                           "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))")
     assert located.returncode == 0, located.stderr
     assert located.stdout.splitlines() == [str(site / "ddnn_tf" / "__init__.py"), "[]"], "the wheel, loading no TF"
+    page = sorted(p.name for p in (site / "ddnn_tf" / "runtime" / "page").iterdir())
+    assert page == ["benchmark.js", "index.html", "package.json"], "the browser benchmark's page ships in the wheel"
 
     trained = _run(installed, "ddnn-train", *TINY, "--workdir", "run")  # no --config: the shipped default
     assert trained.returncode == 0, trained.stderr
