@@ -25,15 +25,14 @@ it writes ``<records>.json`` and ``<records>.png``.
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+import ekd_study
 from ekd_study import CONFIDENCE, FULL_NET_TOLERANCE, REFUTE_BELOW, ROOM_TO_TRANSFER, paired, verdict
+from ekd_study import record_path, run_name
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "cifar10_resnet20.py"
@@ -69,14 +68,6 @@ POWER = 0.8
 BUDGET_CPU_HOURS = 12.0
 KEEP_ORDER = ("independent", "paper", "joint")  # arms dropped from the end (the variant first) to fit the budget
 BF16_TOLERANCE = 0.003  # mixed_bfloat16 may be at most 0.3 points below float32 on validation, mean over depths
-
-
-def run_name(arm, seed):
-    return f"{arm}_seed{seed}"
-
-
-def record_path(args, arm, seed):
-    return Path(args.records) / "runs" / f"{run_name(arm, seed)}.json"
 
 
 class SittingClock:
@@ -152,27 +143,7 @@ def train_and_score(arm, seed, args):
 
 def run_all(plan, args):
     """Trains every (arm, seed) of ``plan`` without a record, ``args.jobs`` single-threaded processes at a time."""
-    todo = [(arm, seed) for arm, seed in plan if not record_path(args, arm, seed).exists()]
-    print(f"{len(plan) - len(todo)} of {len(plan)} runs have records; training {len(todo)}", flush=True)
-    # Two single-threaded runs do more than one two-threaded run here (bench/cifar10_throughput.py).
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
-    running = []
-    while todo or running:
-        while todo and len(running) < args.jobs:
-            arm, seed = todo.pop(0)
-            log = Path(args.root) / f"{run_name(arm, seed)}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, __file__, "run", arm, str(seed), "--root", str(args.root),
-                       "--records", str(args.records), "--archive", str(args.archive)]
-            running.append((arm, seed, subprocess.Popen(command, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT)))
-        time.sleep(5)
-        for item in list(running):
-            arm, seed, process = item
-            if process.poll() is not None:
-                running.remove(item)
-                state = "done" if process.returncode == 0 else f"FAILED ({process.returncode}), see its .log"
-                print(f"{time.strftime('%H:%M:%S')} {run_name(arm, seed)}: {state}", flush=True)
+    ekd_study.run_all(plan, args, script=__file__, extra_flags=("--archive", args.archive))
 
 
 def read_records(args, plan):

@@ -111,8 +111,8 @@ def train_and_score(arm, seed, root, record):
     })
 
 
-def run_all(plan, args):
-    """Trains every (arm, seed) of ``plan`` that has no record, ``args.jobs`` processes at a time."""
+def run_all(plan, args, script=__file__, extra_flags=()):
+    """Trains every (arm, seed) of ``plan`` that has no record, ``args.jobs`` processes of ``script run`` at a time."""
     todo = [(arm, seed) for arm, seed in plan if not record_path(args, arm, seed).exists()]
     print(f"{len(plan) - len(todo)} of {len(plan)} runs have records; training {len(todo)}", flush=True)
     # One thread per process: two single-threaded runs do more than one two-threaded run.
@@ -124,7 +124,8 @@ def run_all(plan, args):
             arm, seed = todo.pop(0)
             log = Path(args.root) / f"{run_name(arm, seed)}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, __file__, "run", arm, str(seed), "--root", args.root, "--records", args.records]
+            command = [sys.executable, str(script), "run", arm, str(seed), "--root", str(args.root),
+                       "--records", str(args.records), *map(str, extra_flags)]
             running.append((arm, seed, subprocess.Popen(command, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT)))
         time.sleep(5)
         for item in list(running):

@@ -79,9 +79,9 @@ def data_config(**changes):
     return data
 
 
-def load_script(name):
-    """``mobile/<name>.py``, a script rather than a module of the package."""
-    spec = importlib.util.spec_from_file_location(name, MOBILE / f"{name}.py")
+def load_script(name, folder=MOBILE):
+    """``<folder>/<name>.py``, a script rather than a module of the package (``mobile/`` unless told)."""
+    spec = importlib.util.spec_from_file_location(name, Path(folder) / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,21 +1,20 @@
-"""The reproduction study's variants are valid runs that differ from EKD only where they say."""
+"""The studies: their arms are valid runs differing only where they say, their statistics, how runs are started."""
 
-import importlib.util
+import argparse
+import subprocess
+import sys
+import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_script
 
 from ddnn_tf import config as config_module
 
-
-def _load_reproduction():
-    spec = importlib.util.spec_from_file_location("reproduction", REPO / "bench" / "reproduction.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reproduction = _load_reproduction()
+BENCH = REPO / "bench"
+sys.path.insert(0, str(BENCH))  # the study scripts import each other as bench/ runs them
+reproduction = load_script("reproduction", BENCH)
+ekd_study = load_script("ekd_study", BENCH)
+cifar10_study = load_script("cifar10_study", BENCH)
 
 
 def _flatten(tree, prefix=""):
@@ -26,16 +25,6 @@ def _flatten(tree, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def _load_bench(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ekd_study = _load_bench("ekd_study")
 
 
 @pytest.mark.parametrize("variant", list(reproduction.VARIANTS))
@@ -102,3 +91,29 @@ def test_the_shipped_defaults_are_the_study_s_best_recipe_on_validation():
     model = build_tiny()
     distils = (model.objective.kd_weight, model.objective.at_weight) != (0.0, 0.0)
     assert distils == (chosen.mode == "ekd"), "DDNN's own defaults train as the chosen recipe does"
+
+
+def test_run_all_starts_a_process_per_run_without_a_record_and_reports_each(tmp_path, monkeypatch, capsys):
+    started = []
+
+    class Finished:
+        returncode = 0
+
+        def __init__(self, command, **options):
+            started.append((command, options["env"]["TF_NUM_INTRAOP_THREADS"]))
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Finished)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    args = argparse.Namespace(records=str(tmp_path / "records"), root=str(tmp_path / "root"), jobs=2,
+                              archive=tmp_path / "cifar.tar.xz")
+    (tmp_path / "records" / "runs").mkdir(parents=True)
+    (tmp_path / "records" / "runs" / "joint_seed0.json").write_text("{}")
+    cifar10_study.run_all([("joint", 0), ("paper", 0), ("joint", 1)], args)
+    flags = ["--root", args.root, "--records", args.records, "--archive", str(args.archive)]
+    assert started == [([sys.executable, cifar10_study.__file__, "run", "paper", "0", *flags], "1"),
+                       ([sys.executable, cifar10_study.__file__, "run", "joint", "1", *flags], "1")]
+    out = capsys.readouterr().out
+    assert out.startswith("1 of 3 runs have records; training 2") and "paper_seed0: done" in out
