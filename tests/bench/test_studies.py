@@ -1,6 +1,8 @@
 """The studies: their arms are valid runs differing only where they say, their statistics, how runs are started."""
 
 import argparse
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -117,3 +119,18 @@ def test_run_all_starts_a_process_per_run_without_a_record_and_reports_each(tmp_
                        ([sys.executable, cifar10_study.__file__, "run", "joint", "1", *flags], "1")]
     out = capsys.readouterr().out
     assert out.startswith("1 of 3 runs have records; training 2") and "paper_seed0: done" in out
+
+
+def test_the_cifar10_pilot_s_decisions_follow_from_its_committed_records(tmp_path, capsys):
+    """The committed pilot summary is what ``pilot`` computes from the committed records, training nothing."""
+    records = tmp_path / "cifar10_study"
+    shutil.copytree(REPO / "bench" / "results" / "cifar10_study" / "runs", records / "runs")
+    args = argparse.Namespace(records=str(records), root=str(tmp_path / "root"), jobs=2, archive=tmp_path / "unused")
+    cifar10_study.pilot(args)
+    assert capsys.readouterr().out.startswith(f"{len(cifar10_study.PILOT)} of {len(cifar10_study.PILOT)} runs have records")
+    computed = json.loads((tmp_path / "cifar10_study_pilot.json").read_text())
+    committed = json.loads((REPO / "bench" / "results" / "cifar10_study_pilot.json").read_text())
+    assert computed == committed
+    sd = committed["sd_difference_assumed"]
+    seeds = committed["seeds"]
+    assert cifar10_study.power_of(seeds, sd) >= 0.8 > cifar10_study.power_of(seeds - 1, sd)
