@@ -113,7 +113,7 @@ PYTEST := $(BIN)/python -m pytest -q -n $(or $(TEST_WORKERS),2) --dist loadfile
 test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
 	$(PYTEST) tests
 
-# The unit tests alone: no training through the CLI, no whole commands, no wheel.
+# The tests not marked slow (pytest.ini says what slow means): about two minutes.
 test-fast: setup $(KOTLINC) $(CORE_JARS)
 	$(PYTEST) -m "not slow" tests
 

@@ -1,4 +1,4 @@
-"""Shared fixtures. One pytest process: importing TensorFlow costs seconds."""
+"""Shared fixtures and helpers. Few processes: importing TensorFlow costs seconds in each (make test runs two)."""
 
 import os
 
@@ -17,6 +17,7 @@ tf.config.set_logical_device_configuration(
 
 import fcntl  # noqa: E402
 import importlib.util  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -30,7 +31,7 @@ from ddnn_tf.config import load as load_config
 REPO = Path(__file__).resolve().parents[1]
 MNIST_CONFIG = REPO / "configs" / "mnist_resnet56.py"
 MOBILE = REPO / "mobile"
-TESTDATA = MOBILE / "testdata"  # the files mobile/core's tests and the Python tests share
+MOBILE_TESTDATA = MOBILE / "testdata"  # the files mobile/core's tests and the Python tests share
 # A training run small enough for tests: ResNet-32 holding ResNet-20.
 TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500,
                       "data.validation_examples": 500}
@@ -134,7 +135,8 @@ def built_once(tmp_path_factory, name, build):
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            folder.mkdir(exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker whose build failed left behind
+            folder.mkdir()
             build(folder)
             done.touch()
     return folder

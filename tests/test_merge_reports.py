@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import TESTDATA, error_lines, load_script, run_cli
+from conftest import MOBILE_TESTDATA, error_lines, load_script, run_cli
 
 from ddnn_tf import errors, files, merge_reports
 from ddnn_tf.runtime import timing
@@ -12,8 +12,8 @@ parse_benchmark_model = load_script("parse_benchmark_model")
 
 
 def _android_report():
-    parsed = parse_benchmark_model.parse_output((TESTDATA / "benchmark_model_cpu.txt").read_text())
-    meta = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
+    parsed = parse_benchmark_model.parse_output((MOBILE_TESTDATA / "benchmark_model_cpu.txt").read_text())
+    meta = json.loads((MOBILE_TESTDATA / "resnet32_depth20_int8.json").read_text())
     result = parse_benchmark_model.to_result(parsed, "resnet32_depth20_int8.tflite", "serving_default", 4, meta, 307912)
     measured = {**result, "threads": 1, "median_ms": 5.5, "p90_ms": 6.1, "accuracy": 0.5}
     return {"schema": timing.SCHEMA, "created": "2026-11-25T04:00:00Z",
@@ -23,7 +23,7 @@ def _android_report():
 
 
 def test_merge_reports_table_json_and_plot(tmp_path):
-    host = TESTDATA / "benchmark_host.json"
+    host = MOBILE_TESTDATA / "benchmark_host.json"
     android = tmp_path / "pixel.json"
     files.write_json(android, _android_report())
     lines = "\n".join(merge_reports.merge_files([host, android], tmp_path / "merged")).splitlines()
@@ -88,7 +88,7 @@ def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content
     if content is not None:
         path.write_text(content)
     with pytest.raises(errors.UsageError, match=r"^benchmark report ") as error:
-        merge_reports.merge_files([TESTDATA / "benchmark_host.json", path], tmp_path / "out")
+        merge_reports.merge_files([MOBILE_TESTDATA / "benchmark_host.json", path], tmp_path / "out")
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
 
@@ -96,7 +96,7 @@ def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content
 def test_merge_reports_command_line(tmp_path):
     report = tmp_path / "laptop" / "benchmark.json"
     report.parent.mkdir()
-    report.write_text((TESTDATA / "benchmark_host.json").read_text())
+    report.write_text((MOBILE_TESTDATA / "benchmark_host.json").read_text())
     result = run_cli("ddnn_tf.merge_reports", report)
     assert result.returncode == 0, result.stderr
     assert (report.parent / "merged.json").is_file() and (report.parent / merge_reports.PLOT_NAME).is_file(), \

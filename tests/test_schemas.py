@@ -10,11 +10,11 @@ import copy
 import json
 
 import pytest
-from conftest import TESTDATA, assert_matches_schema
+from conftest import MOBILE_TESTDATA, assert_matches_schema
 
 
 def _fixture(name):
-    return json.loads((TESTDATA / name).read_text())
+    return json.loads((MOBILE_TESTDATA / name).read_text())
 
 
 def test_the_fixtures_the_kotlin_core_reads_match_the_schemas():

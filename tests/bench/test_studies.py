@@ -13,9 +13,9 @@ from conftest import REPO, load_script
 from ddnn_tf import config as config_module
 
 BENCH = REPO / "bench"
-sys.path.insert(0, str(BENCH))  # the study scripts import each other as bench/ runs them
 reproduction = load_script("reproduction", BENCH)
 ekd_study = load_script("ekd_study", BENCH)
+sys.modules["ekd_study"] = ekd_study  # what cifar10_study imports, as it does when bench/ runs it
 cifar10_study = load_script("cifar10_study", BENCH)
 
 
@@ -121,8 +121,9 @@ def test_run_all_starts_a_process_per_run_without_a_record_and_reports_each(tmp_
     assert out.startswith("1 of 3 runs have records; training 2") and "paper_seed0: done" in out
 
 
-def test_the_cifar10_pilot_s_decisions_follow_from_its_committed_records(tmp_path, capsys):
+def test_the_cifar10_pilot_s_decisions_follow_from_its_committed_records(tmp_path, monkeypatch, capsys):
     """The committed pilot summary is what ``pilot`` computes from the committed records, training nothing."""
+    monkeypatch.setattr(subprocess, "Popen", None)  # a record missing would mean training: fail instead
     records = tmp_path / "cifar10_study"
     shutil.copytree(REPO / "bench" / "results" / "cifar10_study" / "runs", records / "runs")
     args = argparse.Namespace(records=str(records), root=str(tmp_path / "root"), jobs=2, archive=tmp_path / "unused")

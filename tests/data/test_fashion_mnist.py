@@ -1,4 +1,4 @@
-"""The offline sources: CIFAR-10 archives in both layouts, Fashion-MNIST's IDX files, the cache, the seeded split."""
+"""Fashion-MNIST from its IDX files: pixels and labels round-trip, bad files are refused."""
 
 import gzip
 

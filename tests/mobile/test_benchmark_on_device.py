@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MOBILE, REPO, TESTDATA, assert_matches_schema, load_script
+from conftest import MOBILE, MOBILE_TESTDATA, REPO, assert_matches_schema, load_script
 
 from ddnn_tf.runtime import report as report_format
 
@@ -48,13 +48,13 @@ esac
 
 
 def test_parse_benchmark_model_cpu_output():
-    parsed = parse_benchmark_model.parse_output((TESTDATA / "benchmark_model_cpu.txt").read_text())
+    parsed = parse_benchmark_model.parse_output((MOBILE_TESTDATA / "benchmark_model_cpu.txt").read_text())
     assert parsed["init_us"] == 3421 and parsed["first_us"] == 8123 and parsed["inference_avg_us"] == 4980.12
     assert parsed["warmup"]["count"] == 5 and parsed["inference"]["count"] == 50
     timed = parsed["inference"]
     assert (timed["first"], timed["curr"], timed["min"], timed["max"], timed["std"]) == (5011, 4975, 4890, 5302, 71)
     assert (parsed["memory_init_mb"], parsed["memory_overall_mb"], parsed["peak_memory_mb"]) == (2.5, 8.1, 14.6211)
-    meta = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
+    meta = json.loads((MOBILE_TESTDATA / "resnet32_depth20_int8.json").read_text())
     result = parse_benchmark_model.to_result(parsed, "resnet32_depth20_int8.tflite", "serving_default", 2, meta, 307912)
     assert result == {
         "file": "resnet32_depth20_int8.tflite", "signature": "serving_default", "depth": 20, "quantize": "int8",
@@ -66,10 +66,10 @@ def test_parse_benchmark_model_cpu_output():
 
 
 def test_parse_benchmark_model_bundle_on_gpu_with_percentiles():
-    parsed = parse_benchmark_model.parse_output((TESTDATA / "benchmark_model_gpu_bundle.txt").read_text())
+    parsed = parse_benchmark_model.parse_output((MOBILE_TESTDATA / "benchmark_model_gpu_bundle.txt").read_text())
     assert parsed["inference"]["median"] == 2109 and parsed["inference"]["p95"] == 2480
     assert parsed["peak_memory_mb"] is None
-    bundle = json.loads((TESTDATA / "resnet32_bundle_int8.json").read_text())
+    bundle = json.loads((MOBILE_TESTDATA / "resnet32_bundle_int8.json").read_text())
     result = parse_benchmark_model.to_result(parsed, "resnet32_bundle_int8.tflite", "depth_32", 1, bundle, 631608)
     assert result["depth"] == 32 and result["median_ms"] == 2.109 and result["mean_ms"] == 2.1406
     assert result["multiply_accumulates"] == bundle["signatures"]["depth_32"]["multiply_accumulates"]
@@ -79,10 +79,10 @@ def test_parse_benchmark_model_bundle_on_gpu_with_percentiles():
 def test_parse_benchmark_model_failures_and_equal_timings():
     failure = parse_benchmark_model.BenchmarkOutputError
     with pytest.raises(failure, match="did not finish: ERROR: Failed to apply GPU delegate"):
-        parse_benchmark_model.parse_output((TESTDATA / "benchmark_model_gpu_failed.txt").read_text())
+        parse_benchmark_model.parse_output((MOBILE_TESTDATA / "benchmark_model_gpu_failed.txt").read_text())
     with pytest.raises(failure, match="no 'Inference timings in us' line"):
         parse_benchmark_model.parse_output("")
-    same = (TESTDATA / "benchmark_model_cpu.txt").read_text().replace(
+    same = (MOBILE_TESTDATA / "benchmark_model_cpu.txt").read_text().replace(
         "count=50 first=5011 curr=4975 min=4890 max=5302 avg=4980.12 std=71", "count=50 curr=5000(all same)")
     parsed = parse_benchmark_model.parse_output(same)
     result = parse_benchmark_model.to_result(parsed, "x.tflite", "serving_default", 1, None, 1)
@@ -98,7 +98,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     export_dir.mkdir()
     for name in ("resnet32_depth20_int8", "resnet32_bundle_int8"):
         (export_dir / f"{name}.tflite").write_bytes(b"\0" * 100)
-        shutil.copy(TESTDATA / f"{name}.json", export_dir)
+        shutil.copy(MOBILE_TESTDATA / f"{name}.json", export_dir)
     files = [str(export_dir / "resnet32_depth20_int8.tflite"), str(export_dir / "resnet32_bundle_int8.tflite")]
 
     no_adb = subprocess.run([str(script), *files], capture_output=True, text=True,
@@ -108,7 +108,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
 
     (tmp_path / "device").mkdir()
     env = {**os.environ, "ADB": str(_fake_adb(tmp_path)), "FAKE_ADB_LOG": str(tmp_path / "adb.log"),
-           "FAKE_DEVICE": str(tmp_path / "device"), "FAKE_OUTPUT": str(TESTDATA / "benchmark_model_cpu.txt"),
+           "FAKE_DEVICE": str(tmp_path / "device"), "FAKE_OUTPUT": str(MOBILE_TESTDATA / "benchmark_model_cpu.txt"),
            "PYTHON": sys.executable}
     out = tmp_path / "phone.json"
     result = subprocess.run([str(script), "--threads", "1,4", "--runs", "50", "--warmup", "4", "--serial", "XYZ",
@@ -134,7 +134,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     assert (tmp_path / "phone_logs" / "resnet32_bundle_int8_depth_32_t4_cpu.txt").is_file()
     assert report_format.read(out) == report, "a report merge_reports takes"
 
-    env["FAKE_OUTPUT"] = str(TESTDATA / "benchmark_model_gpu_failed.txt")
+    env["FAKE_OUTPUT"] = str(MOBILE_TESTDATA / "benchmark_model_gpu_failed.txt")
     failed = subprocess.run([str(script), "--gpu", "--out", str(tmp_path / "gpu.json"), files[0]],
                             capture_output=True, text=True, env=env, cwd=tmp_path)
     assert failed.returncode == 2 and len(failed.stderr.splitlines()) == 1

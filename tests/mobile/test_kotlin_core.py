@@ -1,5 +1,4 @@
-"""The mobile side (mobile/): the Kotlin core module against Python, the benchmark_model parser,
-the device script, the app's test images, and ddnn_tf.merge_reports.
+"""mobile/core on the JVM: its JUnit tests, and the reports, output dequantization and test images it shares with Python.
 
 The Kotlin tests compile mobile/core once per session and need java, kotlinc
 ($KOTLINC, kotlinc on PATH, or `npm install --prefix mobile kotlin-compiler@2.4.20`)
@@ -14,7 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import MOBILE, REPO, TESTDATA, assert_matches_schema, load_script
+from conftest import MOBILE, MOBILE_TESTDATA, REPO, assert_matches_schema, load_script
 
 from ddnn_tf import files, merge_reports, runtime
 from ddnn_tf.runtime import timing
@@ -70,7 +69,7 @@ def kotlin_jar(tmp_path_factory):
 def _java(jar, main, *args):
     classpath = os.pathsep.join(map(str, [jar, *CORE_JARS]))
     return subprocess.run(["java", "-cp", classpath, main, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "DDNN_TESTDATA": str(TESTDATA)})
+                          timeout=300, env={**os.environ, "DDNN_TESTDATA": str(MOBILE_TESTDATA)})
 
 
 def kotlin_tool(jar, *args):
@@ -110,8 +109,8 @@ def _host_report(monkeypatch, tmp_path, threads=(1, 2), budget_ms=None):
     Only the LiteRT interpreter is replaced (by a no-op), so the timing, the
     statistics and the rows are the real ones; the metadata are real exports'.
     """
-    single = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
-    bundle = json.loads((TESTDATA / "resnet32_bundle_int8.json").read_text())
+    single = json.loads((MOBILE_TESTDATA / "resnet32_depth20_int8.json").read_text())
+    bundle = json.loads((MOBILE_TESTDATA / "resnet32_bundle_int8.json").read_text())
     files = {"resnet32_depth20_int8.tflite": (single, ["serving_default"]),
              "resnet32_bundle_int8.tflite": (bundle, list(bundle["signatures"]))}
     monkeypatch.setattr(timing, "_read_file", lambda path: (b"\0" * 1234, *files[path.name]))
@@ -219,7 +218,7 @@ def test_dequantization_cases_fixture_is_what_python_computes():
 
     DDNN_WRITE_FIXTURES=1 rewrites it from the current Python code.
     """
-    path = TESTDATA / "dequantization_cases.json"
+    path = MOBILE_TESTDATA / "dequantization_cases.json"
     fixture = json.loads(path.read_text())
     fresh = []
     for case in fixture["cases"]:
@@ -235,7 +234,7 @@ def test_dequantization_cases_fixture_is_what_python_computes():
 
 def test_dequantization_in_kotlin_equals_python(kotlin_jar, tmp_path):
     rng = np.random.default_rng(11)
-    fixture = json.loads((TESTDATA / "dequantization_cases.json").read_text())["cases"]
+    fixture = json.loads((MOBILE_TESTDATA / "dequantization_cases.json").read_text())["cases"]
     cases = fixture + [_random_case(rng, f"random {i}") for i in range(6)]
     (tmp_path / "cases.json").write_text(json.dumps({"cases": cases}))
     for case, kotlin in zip(cases, kotlin_tool(kotlin_jar, "decode", tmp_path / "cases.json")):
@@ -246,7 +245,7 @@ def test_dequantization_in_kotlin_equals_python(kotlin_jar, tmp_path):
 
 def test_test_images_for_the_app_are_fed_by_kotlin_as_python_feeds_them(kotlin_jar, tmp_path):
     """The app gives a file the pixels write_test_images stored, as runtime.Runner does on the host."""
-    meta = json.loads((TESTDATA / "resnet32_depth20_int8.json").read_text())
+    meta = json.loads((MOBILE_TESTDATA / "resnet32_depth20_int8.json").read_text())
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (5, 32, 32, 3)).astype(np.uint8)
     labels = rng.integers(0, 10, 5)
@@ -264,11 +263,11 @@ def test_test_images_for_the_app_are_fed_by_kotlin_as_python_feeds_them(kotlin_j
 def test_benchmark_model_report_is_read_and_written_back_by_kotlin(kotlin_jar, tmp_path):
     for name in ("resnet32_depth20_int8", "resnet32_bundle_int8"):
         (tmp_path / f"{name}.tflite").write_bytes(b"\0" * 10)  # the parser reads only a .tflite's size
-        shutil.copy(TESTDATA / f"{name}.json", tmp_path)
+        shutil.copy(MOBILE_TESTDATA / f"{name}.json", tmp_path)
     runs = tmp_path / "runs.tsv"
     runs.write_text(
-        f"{TESTDATA / 'benchmark_model_cpu.txt'}\t{tmp_path / 'resnet32_depth20_int8.tflite'}\t\t2\n"
-        f"{TESTDATA / 'benchmark_model_gpu_bundle.txt'}\t{tmp_path / 'resnet32_bundle_int8.tflite'}\tdepth_32\t1\n")
+        f"{MOBILE_TESTDATA / 'benchmark_model_cpu.txt'}\t{tmp_path / 'resnet32_depth20_int8.tflite'}\t\t2\n"
+        f"{MOBILE_TESTDATA / 'benchmark_model_gpu_bundle.txt'}\t{tmp_path / 'resnet32_bundle_int8.tflite'}\tdepth_32\t1\n")
     out = tmp_path / "phone.json"
     assert parse_benchmark_model.main(["--runs", str(runs), "--out", str(out), "--device_name", "Pixel 8"]) == 0
     report = json.loads(out.read_text())

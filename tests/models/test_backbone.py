@@ -1,4 +1,4 @@
-"""The DDNN: architectures, parameter counts, sub-nets, gradients, serialisation."""
+"""The DDNN backbone: sub-nets of one weight set, BN modes, gradients, serialisation, bad arguments."""
 
 import re
 

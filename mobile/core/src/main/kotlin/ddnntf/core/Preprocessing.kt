@@ -7,7 +7,7 @@ package ddnntf.core
  * normalises them inside itself, so an image's bytes in height-width-channel
  * order are its input as they are: no mean, no std, no quantization here.
  * Only the output is dequantised, as `ddnn_tf.runtime.Runner` does:
- * `(q - zero_point) * scale` in float32 (tests/test_mobile.py checks both agree).
+ * `(q - zero_point) * scale` in float32 (tests/mobile/test_kotlin_core.py checks both agree).
  */
 class InputEncoder(private val metadata: ExportMetadata) {
     /** Bytes of the input tensor: one per pixel value. */

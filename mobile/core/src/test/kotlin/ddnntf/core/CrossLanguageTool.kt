@@ -4,7 +4,7 @@ import java.io.File
 import kotlin.system.exitProcess
 
 /*
- * The Kotlin side of tests/test_mobile.py: Python writes a file, this tool
+ * The Kotlin side of tests/mobile/test_kotlin_core.py: Python writes a file, this tool
  * answers with what the core module makes of it, and Python compares.
  *
  *   roundtrip REPORT.json OUT.json      read a benchmark report, write it back

@@ -18,7 +18,7 @@ class PreprocessingTests {
 
     private fun bytes(values: List<Long>) = ByteArray(values.size) { values[it].toByte() }
 
-    /** The cases Python computed with ddnn_tf's own Runner (tests/test_mobile.py writes them). */
+    /** The cases Python computed with ddnn_tf's own Runner (tests/mobile/test_kotlin_core.py writes them). */
     private fun pythonCases(): List<JsonFields> {
         val file = JsonFields.of(Json.parse(testdata("dequantization_cases.json").readText()), "dequantization_cases")
         return file.list("cases").mapIndexed { i, case -> JsonFields.of(case, "cases[$i]") }
