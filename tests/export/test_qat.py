@@ -24,8 +24,6 @@ from ddnn_tf.data import normalization, pipeline
 from ddnn_tf.export import qat, writer
 from ddnn_tf.run import Run
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
-
 DEPTH = 20
 
 
@@ -106,6 +104,7 @@ def test_missing_tfmot_is_a_usage_error_naming_the_install(monkeypatch):
         qat.check_request("int8", bundle=False)
 
 
+@pytest.mark.slow
 @requires_qat
 def test_tf_keras_replica_matches_the_keras_3_subnet_before_qat(trained, held_out, tmp_path):
     model, run = trained
@@ -163,6 +162,7 @@ def test_tf_keras_replica_matches_the_keras_3_subnet_before_qat(trained, held_ou
     assert "stem_pool" in report["imagenet"]["layers"]
 
 
+@pytest.mark.slow
 @requires_qat
 def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, held_out, tmp_path):
     _, run = trained
@@ -215,6 +215,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert validation["tflite_accuracy"] == pytest.approx(meta["tflite_accuracy"])
 
 
+@pytest.mark.slow
 def test_qat_with_bundle_is_a_usage_error(ekd_run, tmp_path):
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", "--qat_epochs=1", "--bundle",
                      f"--out={tmp_path}")

@@ -15,8 +15,6 @@ from ddnn_tf.export import convert, writer
 from ddnn_tf.run import Run
 from ddnn_tf.runtime import timing
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
-
 DEPTHS = (20, 32)
 
 
@@ -32,6 +30,7 @@ def _export(trained, out, quantize, bundle=False, max_drop=100.0):
     return writer.export_depths(run, model, list(DEPTHS), out, options)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize", runtime.QUANTIZE_MODES)
 def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
     rows = _export(trained, tmp_path, quantize)
@@ -53,6 +52,7 @@ def test_every_quantize_mode_exports_and_validates(trained, tmp_path, quantize):
     assert sizes[0] < sizes[1], "the shallower depth's file holds fewer weights"
 
 
+@pytest.mark.slow
 def test_int8_file_takes_uint8_pixels_and_is_int8_inside_without_flex_ops(trained, tmp_path):
     rows = _export(trained, tmp_path, "int8")
     flatbuffer = (tmp_path / rows[0]["file"]).read_bytes()
@@ -67,6 +67,7 @@ def test_int8_file_takes_uint8_pixels_and_is_int8_inside_without_flex_ops(traine
     assert meta["output"]["dtype"] == "int8" and meta["output"]["scale"] > 0
 
 
+@pytest.mark.slow
 def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
     """The float32 file on raw pixels gives the Keras model's logits, which normalise the pixels as training did."""
     model, run = trained
@@ -87,6 +88,7 @@ def test_a_file_normalises_pixels_as_training_did(trained, tmp_path):
         runner.prepare(images[0])  # a normalised image where pixels belong
 
 
+@pytest.mark.slow
 def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_path):
     model, run = trained
     old = convert.convert_model(model.backbone.subnet(20, batch_size=1), "float32", [])  # normalised input, as before 0.2
@@ -104,6 +106,7 @@ def test_a_file_without_pixel_input_is_timed_but_never_fed_pixels(trained, tmp_p
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bn,quantize", [("shared", "float32"), ("shared", "int8"), ("private", "float32")])
 def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp_path, bn, quantize):
     model, run = trained
@@ -130,6 +133,7 @@ def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp
         assert meta["file_bytes"] > 0.8 * separate
 
 
+@pytest.mark.slow
 def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
     # A limit no file can meet (the CLI refuses a negative --max_drop; the library takes it).
     out = tmp_path / "out"

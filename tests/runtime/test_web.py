@@ -13,8 +13,6 @@ from conftest import REPO, assert_matches_schema, run_cli
 
 from ddnn_tf.runtime import web
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
-
 HEADLESS = REPO / "tests" / "browser" / "usr" / "lib" / "chromium" / "chromium-headless-shell"
 
 
@@ -79,6 +77,7 @@ def _post(url, body, length=None):
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.slow
 def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_with_the_host_s(server, tmp_path):
     _needs_browser()
     server, url, saved = server
@@ -117,6 +116,7 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
     assert len(runtimes) == 2
 
 
+@pytest.mark.slow
 def test_the_server_isolates_the_page_and_serves_nothing_outside_its_folders(server):
     _, url, _ = server
     status, headers, page = _get(f"{url}/")
@@ -135,6 +135,7 @@ def test_the_server_isolates_the_page_and_serves_nothing_outside_its_folders(ser
     assert _get(f"{url}/litert/core/dist/index.js")[0] == 200
 
 
+@pytest.mark.slow
 def test_a_bad_report_is_refused_with_a_reason_and_the_server_stays_up(server):
     server, url, saved = server
     before = sorted(p.name for p in server.export_dir.iterdir())

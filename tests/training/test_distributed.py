@@ -19,8 +19,6 @@ from ddnn_tf import files, launch_local
 from ddnn_tf.config import base_config
 from ddnn_tf.training import distributed
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
-
 TINY = ["--config.model.width=0.125", "--config.data.train_examples=256", "--config.data.eval_examples=256",
         "--config.data.validation_examples=256", "--config.data.batch_size=64", "--config.epochs=2", "--config.seed=5"]
 
@@ -45,6 +43,7 @@ def _worker_pids(workdir):
     return pids
 
 
+@pytest.mark.slow
 def test_two_workers_finish_and_only_the_chief_writes(two_workers):
     files = sorted(str(p.relative_to(two_workers)) for p in two_workers.rglob("*") if p.is_file())
     events = [f for f in files if "tfevents" in f]
@@ -60,6 +59,7 @@ def test_two_workers_finish_and_only_the_chief_writes(two_workers):
     assert metrics[0] == metrics[1] and len(metrics[0]) > 5
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_process_with_two_replicas(two_workers, tmp_path):
     # Data sharding of MNIST hands worker i the i-th half of every global batch, as
     # MirroredStrategy hands it to replica i: the runs see the same examples per
@@ -73,6 +73,7 @@ def test_two_workers_match_one_process_with_two_replicas(two_workers, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path):
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "ddnn_tf.launch_local", "--workers=2", "--timeout_s=600", "--",
@@ -134,6 +135,7 @@ def test_a_worker_waits_for_its_peers_then_goes_on():
     assert errors == [] and not any(thread.is_alive() for thread in threads)
 
 
+@pytest.mark.slow
 def test_a_worker_stays_reachable_until_a_slow_peer_has_reached_it():
     """Worker 1 reaches worker 0 at once; worker 0 (played here by hand) reaches back a second later."""
     configs = [json.loads(c) for c in launch_local.cluster_configs(2)]

@@ -11,9 +11,8 @@ import ddnn_tf
 from ddnn_tf import config as config_module
 from ddnn_tf.training import evaluation
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
 
-
+@pytest.mark.slow
 def test_evaluate_puts_every_run_on_one_table_and_plot(mode_runs, tmp_path):
     result = run_cli(
         "ddnn_tf.evaluate", *[f"--workdir={mode_runs / m}" for m in config_module.MODES], f"--out={tmp_path}", "--latency_runs=3"
@@ -29,6 +28,7 @@ def test_evaluate_puts_every_run_on_one_table_and_plot(mode_runs, tmp_path):
     assert "independent" in result.stdout and "top1" in result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_run_recalibrates_bn_only_when_asked(mode_runs):
     plain = evaluation.evaluate_run(mode_runs / "ekd", latency=False, recalibration_batches=0)
     recalibrated = evaluation.evaluate_run(mode_runs / "ekd", latency=False, recalibration_batches=2)

@@ -24,8 +24,6 @@ from conftest import (
 from ddnn_tf import files
 from ddnn_tf.run import Run
 
-pytestmark = pytest.mark.slow  # trains through the CLI or from a trained fixture
-
 CONFIG = str(MNIST_CONFIG)
 
 
@@ -36,6 +34,7 @@ def _weights(path):
     return [np.asarray(w) for w in files.load_model(path).weights]
 
 
+@pytest.mark.slow
 def test_every_mode_writes_a_loadable_run(mode_runs):
     for mode in ("ekd", "joint"):
         assert (mode_runs / mode / "model.keras").is_file()
@@ -49,12 +48,14 @@ def test_every_mode_writes_a_loadable_run(mode_runs):
     assert {"acc_20", "kd_20", "at_20", "val_acc_32"} <= set(row) and float(row["train_seconds"]) > 0
 
 
+@pytest.mark.slow
 def test_joint_mode_does_not_distil(mode_runs):
     models = Run(mode_runs / "joint").models()
     model = models[32][0]
     assert (model.objective.kd_weight, model.objective.at_weight) == (0.0, 0.0)
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     # A quarter of the width: resuming does not depend on it, and its three epochs cost far less.
     args = [*tiny_run_flags(), "--config.epochs=3", "--config.model.width=0.25"]
@@ -90,6 +91,7 @@ def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
         np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_second_training_in_one_workdir_is_refused_while_the_first_lives(tmp_path):
     args = [*tiny_run_flags(), "--config.epochs=2", "--config.model.width=0.25", f"--workdir={tmp_path}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
@@ -127,6 +129,7 @@ def test_a_second_training_in_one_workdir_is_refused_while_the_first_lives(tmp_p
         (["extra"], "unexpected arguments extra"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
     result = run_cli("ddnn_tf.train", "--config", CONFIG, f"--workdir={tmp_path / 'w'}", *TINY_OVERRIDES, *args)
     assert result.returncode == 2, result.stderr
@@ -134,6 +137,7 @@ def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_a_clear_message(tmp_path):
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**{"optimizer.name": "sgd", "optimizer.learning_rate": 1e30}),
                      f"--workdir={tmp_path}")
@@ -142,6 +146,7 @@ def test_a_diverging_run_stops_with_a_clear_message(tmp_path):
     assert not (tmp_path / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_cpus_through_the_cli(tmp_path):
     result = run_cli(
         "ddnn_tf.train", "--config", CONFIG, f"--workdir={tmp_path}", *TINY_OVERRIDES,
@@ -153,6 +158,7 @@ def test_mirrored_strategy_over_two_cpus_through_the_cli(tmp_path):
     assert "top1" in result.stdout and "resnet32" not in result.stderr
 
 
+@pytest.mark.slow
 def test_resuming_a_run_with_another_arch_is_refused(mode_runs, tmp_path):
     result = run_cli("ddnn_tf.train", "--config", CONFIG, f"--workdir={mode_runs / 'ekd'}", *TINY_OVERRIDES[1:])
     assert result.returncode == 2
