@@ -107,8 +107,9 @@ $(HEADLESS):
 serve: setup $(WEB_EXPORTED) $(LITERT)
 	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 
-# Two pytest-xdist workers, a test file each at a time (a file's fixtures are built once).
-PYTEST := $(BIN)/python -m pytest -q -n $(or $(TEST_WORKERS),2) --dist loadfile
+# pytest-xdist workers (two: one per core here), a test file each at a time (a file's fixtures are built once).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
 	$(PYTEST) tests
