@@ -74,8 +74,18 @@ def atomic_write(path, write):
         raise
 
 
+_PROC_STATUS = Path("/proc/self/status")  # Linux shows the umask here; elsewhere it must be set to be read
+
+
 def _umask():
-    mask = os.umask(0)
+    """The process's umask, read without setting it where Linux allows (setting it races other threads)."""
+    try:
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

@@ -4,6 +4,7 @@ import json
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
-def test_a_written_file_has_the_mode_the_umask_gives(tmp_path):
+@pytest.mark.parametrize("proc_status", ["/proc/self/status", "/nonexistent/status"], ids=["linux", "elsewhere"])
+def test_a_written_file_has_the_mode_the_umask_gives(tmp_path, monkeypatch, proc_status):
+    monkeypatch.setattr(files, "_PROC_STATUS", Path(proc_status))
     previous = os.umask(0o027)
     try:
         files.write_json(tmp_path / "run.json", {})
