@@ -7,6 +7,7 @@ own environment supplies TensorFlow and the rest, so nothing is downloaded.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -21,9 +22,14 @@ TINY = ["--config.epochs=1", "--config.data.train_examples=256", "--config.data.
 def installed(tmp_path_factory):
     """``(site folder, working folder)``: the wheel installed into the one, commands run from the other."""
     root = tmp_path_factory.mktemp("installed")
+    # Built from a copy of the tracked files: an in-tree build would leave build/ and *.egg-info in the checkout.
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0")[:-1]:
+        (root / "source" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / "source" / name)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", root / "wheel",
-         REPO], capture_output=True, text=True, timeout=600, cwd=root,
+         root / "source"], capture_output=True, text=True, timeout=600, cwd=root,
     )
     assert build.returncode == 0, build.stderr
     wheel, = (root / "wheel").glob("ddnn_tf-*.whl")
