@@ -1,15 +1,12 @@
 """Configs: every shipped one loads and checks; unknown keys are refused."""
 
 import pytest
-from conftest import MNIST_CONFIG, REPO, tiny_run_config
+from conftest import MNIST_CONFIG, SHARED_CIFAR10, tiny_run_config
 
 from ddnn_tf import config as config_module
 from ddnn_tf import errors
 from ddnn_tf.config import load as load_config
 from ddnn_tf.config import shipped as shipped_configs
-
-SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"  # beside the checkout, where it is
-
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
 def test_every_shipped_config_loads_and_checks(name):

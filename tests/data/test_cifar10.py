@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cifar10_archives import jpeg_archive, python_archive
-from conftest import REPO, data_config
+from conftest import SHARED_CIFAR10, data_config
 
 from ddnn_tf.config import stored_data_config
 from ddnn_tf.data import cifar10, pipeline, sources
@@ -13,9 +13,6 @@ from ddnn_tf.errors import UsageError
 from ddnn_tf.run import Run
 
 pytestmark = pytest.mark.usefixtures("own_data_cache")
-
-SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
-
 
 # The original arrays' training-set channel means, pixels in [0, 1]. libjpeg's decoding
 # of the shared JPEGs gives 0.4913 / 0.4821 / 0.4465; the archive's README says
@@ -82,9 +79,9 @@ def test_a_cifar10_run_with_seed_3_never_evaluates_on_one_of_its_training_images
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason=f"the shared CIFAR-10 archive {SHARED_ARCHIVE} is not here")
+@pytest.mark.skipif(not SHARED_CIFAR10.is_file(), reason=f"the shared CIFAR-10 archive {SHARED_CIFAR10} is not here")
 def test_the_shared_cifar10_archive_splits_45000_5000_10000_balanced_with_its_means():
-    data = data_config(name="cifar10", archive=str(SHARED_ARCHIVE))
+    data = data_config(name="cifar10", archive=str(SHARED_CIFAR10))
     splits = sources.load(data, seed=0, role="eval")
     validation = sources.load(data, seed=0, role="validation").held_out
     assert (splits.train.size, validation.size, splits.held_out.size) == (45_000, 5_000, 10_000)

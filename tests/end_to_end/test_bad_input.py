@@ -1,14 +1,11 @@
 """Every bad input to a CLI: one `error:` line naming the problem, exit status 2, nothing left on disk."""
 
 import pytest
-from conftest import MNIST_CONFIG, TINY_RUN_OVERRIDES, run_cli
+from conftest import run_cli, tiny_run_flags
 
 from ddnn_tf import train
 
-TINY = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
-
-
-TRAIN = ["ddnn_tf.train", f"--config={MNIST_CONFIG}", "--workdir={tmp}/w", *TINY]
+TRAIN = ["ddnn_tf.train", *tiny_run_flags(), "--workdir={tmp}/w"]
 
 
 CLUSTER = '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": %s}}'

@@ -12,11 +12,10 @@ import pytest
 import tensorflow as tf
 from conftest import (
     DISTILLING,
-    MNIST_CONFIG,
-    TINY_RUN_OVERRIDES,
     build_tiny,
     compile_tiny,
     run_cli,
+    tiny_run_flags,
     train_digits,
 )
 
@@ -34,10 +33,7 @@ def _inference_and_training_mode_accuracy(model, images, labels):
     return inference, training
 
 
-TINY = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
-
-
-TRAIN = ["ddnn_tf.train", f"--config={MNIST_CONFIG}", "--workdir={tmp}/w", *TINY]
+TRAIN = ["ddnn_tf.train", *tiny_run_flags(), "--workdir={tmp}/w"]
 
 
 def _tree(root):

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import (
-    MNIST_CONFIG,
     REPO,
-    TINY_RUN_OVERRIDES,
     build_tiny,
     error_lines,
     run_cli,
@@ -23,11 +21,6 @@ from conftest import (
 
 from ddnn_tf import files
 from ddnn_tf.run import Run
-
-CONFIG = str(MNIST_CONFIG)
-
-
-TINY_OVERRIDES = [f"--config.{key}={value}" for key, value in TINY_RUN_OVERRIDES.items()]
 
 
 def _weights(path):
@@ -131,7 +124,7 @@ def test_a_second_training_in_one_workdir_is_refused_while_the_first_lives(tmp_p
 )
 @pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
-    result = run_cli("ddnn_tf.train", "--config", CONFIG, f"--workdir={tmp_path / 'w'}", *TINY_OVERRIDES, *args)
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(), f"--workdir={tmp_path / 'w'}", *args)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -149,7 +142,7 @@ def test_a_diverging_run_stops_with_a_clear_message(tmp_path):
 @pytest.mark.slow
 def test_mirrored_strategy_over_two_cpus_through_the_cli(tmp_path):
     result = run_cli(
-        "ddnn_tf.train", "--config", CONFIG, f"--workdir={tmp_path}", *TINY_OVERRIDES,
+        "ddnn_tf.train", *tiny_run_flags(), f"--workdir={tmp_path}",
         "--config.strategy=mirrored", "--config.cpu_replicas=2", "--config.data.train_examples=256",
         "--config.precision=mixed_bfloat16",
     )
@@ -160,7 +153,7 @@ def test_mirrored_strategy_over_two_cpus_through_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_resuming_a_run_with_another_arch_is_refused(mode_runs, tmp_path):
-    result = run_cli("ddnn_tf.train", "--config", CONFIG, f"--workdir={mode_runs / 'ekd'}", *TINY_OVERRIDES[1:])
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**{"model.arch": "resnet56"}), f"--workdir={mode_runs / 'ekd'}")
     assert result.returncode == 2
     assert "holds a run of ekd resnet32, not ekd resnet56; use another --workdir" in result.stderr
 
