@@ -104,6 +104,9 @@ $(HEADLESS):
 	rm -rf $(BROWSER) && mv $(BROWSER).tmp/root $(BROWSER) && rm -rf $(BROWSER).tmp
 
 # `make demo`, then `make serve`: every depth timed in the browser of any device that opens the page.
+# It listens on every interface so that a phone on the same network can open it (the command prints
+# the address); `make serve SERVE_FLAGS=--host=127.0.0.1` keeps it to this machine.
+SERVE_FLAGS ?= --host=0.0.0.0
 serve: setup $(WEB_EXPORTED) $(LITERT)
 	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 

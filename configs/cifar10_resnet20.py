@@ -8,7 +8,9 @@ bench/cifar10_throughput.py and the study's pilot). Every arm of the study
 (bench/cifar10_study.py, docs/results.md) is this config with a few
 overrides. About 35 minutes on one CPU core, 25 on two:
     python -m ddnn_tf.train --config configs/cifar10_resnet20.py --workdir runs/cifar10_resnet20 \\
-        --config.data.archive=../shared/data/cifar10-jpeg.tar.xz
+        --config.data.archive=cifar-10-python.tar.gz
+with the original archive from https://www.cs.toronto.edu/~kriz/cifar.html (or a
+tarball of JPEGs in train/<class>/ and test/<class>/, as the study used).
 """
 
 from ddnn_tf.config import cifar_config

@@ -6,9 +6,10 @@ decay; the paper's distillation (mode=ekd). XLA switches itself on with a GPU
     python -m ddnn_tf.train --config cifar10_resnet56 --workdir runs/cifar10_resnet56 \\
         --config.data.archive=cifar-10-python.tar.gz
 (or with tensorflow-datasets' prepared cifar10 and no archive). Expected wall
-time on one V100-class GPU: about 2 hours (an estimate: a ResNet-56 alone
-trains 200 CIFAR epochs in about 50 minutes there, and the DDNN step costs
-about 2.2 times its step, measured on CPU; not measured on a GPU here).
+time: about 1.6 times that of a ResNet-56 alone with the same recipe on the
+same GPU (the EKD step against ResNet-56's step, measured on CPU in
+docs/results.md, section 4; not measured on a GPU here): about 80 minutes
+where a ResNet-56 alone trains 200 CIFAR epochs in 50.
 """
 
 from ddnn_tf.config import cifar_config
