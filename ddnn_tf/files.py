@@ -60,7 +60,8 @@ def writable_dir(path, what="output directory"):
 def atomic_write(path, write):
     """Calls ``write(temporary path)``, then renames the result onto ``path``.
 
-    A reader sees either the old file or the whole new one, never a part.
+    A reader sees either the old file or the whole new one, never a part, also
+    after a power loss: the data reaches the disk before the rename does.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -68,10 +69,20 @@ def atomic_write(path, write):
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent)  # the rename itself
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _PROC_STATUS = Path("/proc/self/status")  # Linux shows the umask here; elsewhere it must be set to be read

@@ -27,6 +27,21 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
+def test_the_data_reaches_the_disk_before_the_rename_and_the_rename_after_it(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+    def logged_fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", logged_fsync)
+    monkeypatch.setattr(files.os, "replace", lambda a, b: events.append(("replace", str(b))) or replace(a, b))
+    files.write_json(tmp_path / "state.json", {"epoch": 2})
+    (kind, synced), *rest = events
+    assert kind == "fsync" and Path(synced).name.startswith(".state.json.")
+    assert rest == [("replace", str(tmp_path / "state.json")), ("fsync", str(tmp_path))]
+
+
 @pytest.mark.parametrize("proc_status", ["/proc/self/status", "/nonexistent/status"], ids=["linux", "elsewhere"])
 def test_a_written_file_has_the_mode_the_umask_gives(tmp_path, monkeypatch, proc_status):
     monkeypatch.setattr(files, "_PROC_STATUS", Path(proc_status))
