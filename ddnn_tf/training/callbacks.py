@@ -151,12 +151,28 @@ class PreciseBN(keras.callbacks.Callback):
             self.done = True
 
 
-class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras's TerminateOnNaN, remembering where it stopped so the CLI can say so."""
+class LossBecameNaN(RuntimeError):
+    """Raised by ``StopOnNaN``: the loss became NaN (or infinite) at ``batch`` of ``epoch`` (counted from 1)."""
 
-    stopped_at = None
+    def __init__(self, epoch, batch, loss):
+        super().__init__(f"the loss became {loss} at batch {batch} of epoch {epoch}")
+        self.epoch, self.batch, self.loss = epoch, batch, loss
 
-    def on_batch_end(self, batch, logs=None):
-        super().on_batch_end(batch, logs)
-        if self.model.stop_training and self.stopped_at is None:
-            self.stopped_at = batch
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss by raising ``LossBecameNaN``.
+
+    Not Keras's TerminateOnNaN: it sets ``stop_training``, after which Keras
+    still validates the broken epoch and calls every ``on_epoch_end``, so
+    ``EpochCheckpoint`` would save the NaN weights as a completed epoch to
+    resume from. Raising skips all of that: the checkpoints, ``state.json``
+    and ``log.csv`` keep the last complete epoch.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise LossBecameNaN(self.epoch + 1, batch, "NaN" if math.isnan(float(loss)) else "infinite")

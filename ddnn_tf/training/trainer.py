@@ -22,8 +22,8 @@ from ddnn_tf import config as run_config, errors, files
 from ddnn_tf.data import pipeline
 from ddnn_tf.run import Run
 from ddnn_tf.training import distributed
-from ddnn_tf.training.callbacks import (EpochCheckpoint, EpochTimer, PreciseBN, ProgressLines, StopOnNaN,
-                                        check_resumable, read_state)
+from ddnn_tf.training.callbacks import (EpochCheckpoint, EpochTimer, LossBecameNaN, PreciseBN, ProgressLines,
+                                        StopOnNaN, check_resumable, read_state)
 
 
 def build_model(config, info, steps_per_epoch=1):
@@ -77,9 +77,8 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
         else:
             model = make_model()
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
-    stop_on_nan = StopOnNaN()
     callbacks = [
-        stop_on_nan,
+        StopOnNaN(),
         EpochTimer(),
         *([PreciseBN(training_from(0), config.precise_bn_batches)] if config.precise_bn_batches else []),
         EpochCheckpoint(write_to.checkpoints(depth), monitor=f"val_acc_{model.full_depth}"),
@@ -91,22 +90,25 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
     if initial_epoch < config.epochs:
         print(f"Training {model.arch} depths {model.depths} in {write_to.part(depth)}, "
               f"epochs {initial_epoch + 1}-{config.epochs}")
-        model.fit(
-            train_data,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            # One stream holds every remaining epoch: Keras keeps reading it across epochs.
-            steps_per_epoch=steps_per_epoch,
-            validation_data=validation_data,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset orders each epoch itself, from (seed, epoch)
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-    if stop_on_nan.stopped_at is not None:
-        raise errors.CommandFailed(
-            f"the loss became NaN at batch {stop_on_nan.stopped_at}; nothing more was saved. "
-            "Lower --config.optimizer.learning_rate or use float32."
-        )
+        try:
+            model.fit(
+                train_data,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                # One stream holds every remaining epoch: Keras keeps reading it across epochs.
+                steps_per_epoch=steps_per_epoch,
+                validation_data=validation_data,
+                callbacks=callbacks,
+                shuffle=False,  # the dataset orders each epoch itself, from (seed, epoch)
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+        except LossBecameNaN as diverged:
+            held = f"epoch {diverged.epoch - 1}" if diverged.epoch > 1 else "no epoch"
+            # Another workdir: this one's run.json holds the config that diverged, and resuming refuses a changed one.
+            raise errors.CommandFailed(
+                f"{diverged}; that epoch was not saved ({run.checkpoints(depth)} holds {held}). "
+                "Lower --config.optimizer.learning_rate or use float32, in another --workdir"
+            ) from None
     files.save_model(model, write_to.model_file(depth))
     return model
 

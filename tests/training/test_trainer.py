@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,9 +18,10 @@ from conftest import (
     error_lines,
     run_cli,
     tiny_run_flags,
+    train_digits,
 )
 
-from ddnn_tf import files
+from ddnn_tf import errors, files
 from ddnn_tf.run import Run
 
 
@@ -131,12 +133,62 @@ def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_diverging_run_stops_with_a_clear_message(tmp_path):
+def test_a_diverging_run_stops_with_a_clear_message_and_saves_nothing_of_the_broken_epoch(tmp_path):
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**{"optimizer.name": "sgd", "optimizer.learning_rate": 1e30}),
                      f"--workdir={tmp_path}")
     assert result.returncode == 1
-    assert "the loss became NaN at batch" in result.stderr and "learning_rate" in result.stderr
-    assert not (tmp_path / "model.keras").exists()
+    assert not list(tmp_path.rglob("*.keras")), "the NaN weights of epoch 1 are no checkpoint to resume from"
+    assert not (tmp_path / "checkpoints" / "state.json").exists()
+    assert (tmp_path / "log.csv").read_text() == "", "log.csv holds finished epochs only"
+    [line] = error_lines(result)
+    assert re.fullmatch(rf"error: the loss became NaN at batch \d+ of epoch 1; that epoch was not saved "
+                        rf"\({re.escape(str(tmp_path / 'checkpoints'))} holds no epoch\)\. "
+                        r"Lower --config\.optimizer\.learning_rate or use float32, in another --workdir", line), line
+
+
+def _digit_batches(poisoned=None):
+    """``training_from`` for a run of two epochs of two batches each; the batch ``poisoned`` (epoch, batch) is NaN."""
+    images, labels = next(iter(train_digits()))
+
+    def training_from(epoch):
+        batches = [(images * float("nan") if (e, b) == poisoned else images, labels)
+                   for e in range(epoch + 1, 3) for b in range(2)]
+        return tf.data.Dataset.from_tensor_slices(tuple(map(tf.stack, zip(*batches))))
+
+    return training_from, tf.data.Dataset.from_tensors((images, labels))
+
+
+@pytest.mark.slow
+def test_a_loss_that_becomes_nan_mid_run_leaves_the_last_complete_epoch_to_resume_from(tmp_path):
+    from ddnn_tf.config import base_config
+    from ddnn_tf.training import trainer
+
+    config = base_config()
+    config.epochs = 2
+    run, strategy = Run(tmp_path), tf.distribute.get_strategy()
+    training_from, validation = _digit_batches(poisoned=(2, 1))
+    with pytest.raises(errors.CommandFailed) as raised:
+        trainer.fit_one(build_tiny, config, run, training_from, validation, strategy)
+    checkpoints = run.checkpoints()
+    state = json.loads((checkpoints / "state.json").read_text())
+    assert (state["epoch"], state["checkpoint"], state["best_epoch"]) == (1, "epoch_1.keras", 1)
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.keras", "epoch_1.keras", "state.json"]
+    for name in ("epoch_1.keras", "best.keras"):
+        assert all(np.isfinite(w).all() for w in _weights(checkpoints / name)), name
+    with open(run.log_file()) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0"]
+    assert not run.model_file().exists()
+    assert str(raised.value) == (f"the loss became NaN at batch 1 of epoch 2; that epoch was not saved ({checkpoints} "
+                                 "holds epoch 1). Lower --config.optimizer.learning_rate or use float32, "
+                                 "in another --workdir")
+
+    # Without the NaN batch, the same run resumes from epoch 1.
+    training_from, validation = _digit_batches()
+    trainer.fit_one(build_tiny, config, run, training_from, validation, strategy)
+    assert json.loads((checkpoints / "state.json").read_text())["epoch"] == 2
+    with open(run.log_file()) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert all(np.isfinite(w).all() for w in _weights(run.model_file()))
 
 
 @pytest.mark.slow
