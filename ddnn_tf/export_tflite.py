@@ -15,8 +15,10 @@ Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
 accuracy points. ``--bundle`` also writes one file with a ``depth_N``
 signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
 see ``ddnn_tf.export.qat``) also fine-tunes each depth with quantization-aware
-training, distilling from the float full net, and keeps the more accurate
-int8 file; its .json records both accuracies. ``--target web`` writes files
+training, distilling from the float full net, and keeps the int8 file more
+accurate on the run's validation images; its .json records both files'
+accuracies on the validation images (``qat.chosen_on``) and on the test
+images. ``--target web`` writes files
 LiteRT.js accepts (uint8 pixels in, float32 logits out, batch 1: LiteRT.js
 refuses int8 tensors at a file's boundary) into ``<workdir>/export_web``, for
 ``python -m ddnn_tf.serve_benchmark``.
@@ -101,8 +103,11 @@ def main(argv):
     print(writer.format_rows(rows))
     for row in rows:
         if "int8_method" in row:
-            print(f"depth {row['depth']}: post-training int8 {100 * row['ptq_int8_accuracy']:.2f}%, quantization-aware "
-                  f"int8 {100 * row['qat_int8_accuracy']:.2f}%; kept {row['int8_method']}")
+            chosen_on = row["qat"]["chosen_on"]
+            print(f"depth {row['depth']}: on {chosen_on['examples']} validation images post-training int8 "
+                  f"{100 * chosen_on['ptq_int8_accuracy']:.2f}%, quantization-aware int8 "
+                  f"{100 * chosen_on['qat_int8_accuracy']:.2f}%; kept {row['int8_method']} "
+                  f"(test top-1 {100 * row['tflite_accuracy']:.2f}%)")
     print(f"Wrote {len(rows)} file(s) with their .json metadata to {out}")
 
 

@@ -13,9 +13,10 @@ with 2.x).
 
     python -m ddnn_tf.export_tflite --depth 20 --qat_epochs 2
 
-The export (``convert.better_int8``) keeps the better of the post-training
-(PTQ) and the QAT int8 file by accuracy on its held-out images, PTQ on a tie,
-unless ``--prefer``.
+The export (``writer.better_int8``) keeps the better of the post-training
+(PTQ) and the QAT int8 file by accuracy on the run's validation images, PTQ
+on a tie, unless ``--prefer``; the held-out test images then score the kept
+file.
 """
 
 import dataclasses

@@ -35,10 +35,11 @@ class Options:
 
     ``quantize`` is one of ``ddnn_tf.runtime.QUANTIZE_MODES``; ``float_output``
     gives int8 files float32 logits; ``calibration_steps`` training images
-    calibrate int8; ``eval_examples`` held-out images validate every file,
-    which may lose at most ``max_drop`` points; ``bundle`` also writes one
-    file with a signature per depth; ``qat`` (a ``qat.Options``) also trains
-    each int8 depth quantization-aware and keeps the better file.
+    calibrate int8; ``eval_examples`` held-out test images validate every
+    file, which may lose at most ``max_drop`` points; ``bundle`` also writes
+    one file with a signature per depth; ``qat`` (a ``qat.Options``) also
+    trains each int8 depth quantization-aware and keeps the file more
+    accurate on ``eval_examples`` of the run's validation images.
     """
 
     quantize: str = "int8"
@@ -102,40 +103,54 @@ def choose(prefer, ptq_accuracy, qat_accuracy):
     return "qat" if qat_accuracy > ptq_accuracy else "ptq"
 
 
-def better_int8(model, depth, run, options, training, calibration_images, images, labels, keras_logits, ptq,
-                float_output=False):
-    """Trains the QAT file of one depth (``qat``), validates it, and keeps it or the PTQ file.
+def better_int8(model, depth, run, options, training, calibration_images, choice, test, ptq, float_output=False):
+    """Trains the QAT file of one depth (``qat``), and keeps it or the PTQ file by accuracy on validation images.
+
+    The choice is made on the run's validation images, never on the test
+    images that score the kept file: a file chosen for its test accuracy
+    would report a test accuracy biased upward.
 
     Args:
         options: a ``qat.Options``.
         training: ``qat.training_set(...)``.
-        calibration_images, images: uint8 pixels; ``images`` are the held-out
-            images that validate both files, with ``labels`` and
-            ``keras_logits``, the Keras 3 sub-net's logits on them.
-        ptq: ``(flatbuffer, runner, validation)`` of the post-training int8 file.
+        calibration_images: uint8 pixels that calibrate int8.
+        choice: ``(images, labels, keras_logits)`` of the run's validation
+            images: uint8 pixels, their labels and the Keras 3 sub-net's
+            logits on them. They choose the file and check the QAT replica.
+        test: the same of the held-out test images, which score both files.
+        ptq: ``(flatbuffer, runner, validation)`` of the post-training int8
+            file, ``validation`` on ``test``.
         float_output: float32 output, as the PTQ file was converted.
 
     Returns:
-        ``(flatbuffer, runner, validation, fields)`` of the kept file;
-        ``fields`` go into its metadata: both accuracies, which was kept, and
-        the QAT report.
+        ``(flatbuffer, runner, validation, fields)`` of the kept file,
+        ``validation`` on ``test``; ``fields`` go into its metadata: both
+        files' test accuracies, which was kept, and the QAT report with the
+        validation accuracies the choice was made on.
     """
     train_images, train_labels, teacher_logits = training
+    choice_images, choice_labels, choice_logits = choice
+    test_images, test_labels, test_logits = test
     flatbuffer, report = qat.quantization_aware_int8(
         model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
-        check_images=images[:qat.CHECK_IMAGES], check_logits=keras_logits[:qat.CHECK_IMAGES],
+        check_images=choice_images[:qat.CHECK_IMAGES], check_logits=choice_logits[:qat.CHECK_IMAGES],
         calibration_images=calibration_images,
         learning_rate=options.learning_rate, float_output=float_output,
     )
     runner = Runner(flatbuffer)
-    validation = validate(runner, keras_logits, labels, images)
-    ptq_accuracy, qat_accuracy = ptq[2]["tflite_accuracy"], validation["tflite_accuracy"]
-    kept = choose(options.prefer, ptq_accuracy, qat_accuracy)
+    ptq_choice, qat_choice = (validate(candidate, choice_logits, choice_labels, choice_images)["tflite_accuracy"]
+                              for candidate in (ptq[1], runner))
+    kept = choose(options.prefer, ptq_choice, qat_choice)
+    validation = validate(runner, test_logits, test_labels, test_images)
     fields = {
         "int8_method": kept,
-        "ptq_int8_accuracy": ptq_accuracy,
-        "qat_int8_accuracy": qat_accuracy,
-        "qat": {**report, "examples": int(len(train_images)), "agreement": validation["agreement"]},
+        "ptq_int8_accuracy": ptq[2]["tflite_accuracy"],
+        "qat_int8_accuracy": validation["tflite_accuracy"],
+        "qat": {
+            **report, "examples": int(len(train_images)), "agreement": validation["agreement"],
+            "chosen_on": {"images": "validation", "examples": int(len(choice_labels)),
+                          "ptq_int8_accuracy": ptq_choice, "qat_int8_accuracy": qat_choice},
+        },
     }
     kept_file = (flatbuffer, runner, validation) if kept == "qat" else ptq
     return (*kept_file, fields)
@@ -144,10 +159,11 @@ def better_int8(model, depth, run, options, training, calibration_images, images
 def export_depths(run, model, depths, out, options=Options()):
     """Converts, validates and writes each depth of ``model`` (and the bundle) into ``out``; returns the metadata rows.
 
-    ``run`` is the model's ``ddnn_tf.run.Run``: its held-out images validate
-    the files and its training images calibrate int8. ``options`` is an
-    ``Options``; with ``options.qat`` each int8 depth is also trained
-    quantization-aware and the better int8 file is kept (``ddnn_tf.export.qat``).
+    ``run`` is the model's ``ddnn_tf.run.Run``: its held-out test images
+    validate the files and its training images calibrate int8. ``options``
+    is an ``Options``; with ``options.qat`` each int8 depth is also trained
+    quantization-aware and the int8 file more accurate on the run's
+    validation images is kept (``better_int8``, ``ddnn_tf.export.qat``).
     """
     quantize, float_output, max_drop = options.quantize, options.float_output, options.max_drop
     qat_options = options.qat
@@ -165,12 +181,23 @@ def export_depths(run, model, depths, out, options=Options()):
     images, labels = pipeline.take_examples(eval_data, options.eval_examples)
     images = images.astype(np.uint8)
     if len(images) == 0:
-        raise errors.UsageError("the validation set is empty; set --eval_examples to 1 or more")
+        raise errors.UsageError("the held-out evaluation set is empty; set --eval_examples to 1 or more")
 
     prefix = f"{model.arch}_"
-    keras_logits = {depth: np.asarray(model.subnet(depth).predict(images, batch_size=256, verbose=0))
-                    for depth in depths}
-    training = qat.training_set(model, train_data, qat_options.examples) if qat_options else None
+
+    def logits_on(pixels):
+        return {depth: np.asarray(model.subnet(depth).predict(pixels, batch_size=256, verbose=0)) for depth in depths}
+
+    keras_logits = logits_on(images)
+    training = choice = None
+    if qat_options:
+        training = qat.training_set(model, train_data, qat_options.examples)
+        _, validation_data, _ = run.datasets(role="validation")
+        choice_images, choice_labels = pipeline.take_examples(validation_data, options.eval_examples)
+        choice_images = choice_images.astype(np.uint8)
+        if len(choice_images) == 0:
+            raise errors.UsageError("the run's validation set is empty: --qat_epochs chooses the int8 file on it")
+        choice = (choice_images, choice_labels, logits_on(choice_images))
     converted = {}
     for depth in depths:
         flatbuffer = convert_depth(model, depth, quantize, calibration, float_output)
@@ -179,8 +206,8 @@ def export_depths(run, model, depths, out, options=Options()):
         qat_fields = {}
         if qat_options:
             flatbuffer, runner, validation, qat_fields = better_int8(
-                model, depth, run, qat_options, training, calibration, images, labels, keras_logits[depth],
-                (flatbuffer, runner, validation), float_output,
+                model, depth, run, qat_options, training, calibration, (*choice[:2], choice[2][depth]),
+                (images, labels, keras_logits[depth]), (flatbuffer, runner, validation), float_output,
             )
         _check(validation, quantize, max_drop, f"depth {depth}")
         converted[depth] = (flatbuffer, runner, validation, qat_fields)

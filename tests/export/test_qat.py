@@ -21,7 +21,7 @@ from conftest import REPO, assert_matches_schema, error_lines, run_cli
 import ddnn_tf
 from ddnn_tf import errors, files, runtime
 from ddnn_tf.data import normalization, pipeline
-from ddnn_tf.export import qat, writer
+from ddnn_tf.export import convert, qat, writer
 from ddnn_tf.run import Run
 
 DEPTH = 20
@@ -102,6 +102,52 @@ def test_missing_tfmot_is_a_usage_error_naming_the_install(monkeypatch):
     monkeypatch.setattr(qat, "REQUIRED_MODULES", ("tf_keras", "tensorflow_model_optimization_absent"))
     with pytest.raises(errors.UsageError, match=r"tensorflow_model_optimization_absent.*pip install 'ddnn_tf\[qat\]'"):
         qat.check_request("int8", bundle=False)
+
+
+@pytest.mark.slow
+def test_the_int8_file_is_chosen_on_validation_images_and_scored_on_test_images(trained, tmp_path, monkeypatch):
+    """A file chosen by its test accuracy would report a test accuracy biased upward: the choice sees validation
+    images only. The depth-32 int8 file stands in for the QAT file (this test is about the choice, not QAT)."""
+    model, run = trained
+    train_data, test_data, _ = run.datasets()
+    _, validation_data, _ = run.datasets(role="validation")
+    calibration = pipeline.take_examples(train_data, 32)[0].astype(np.uint8)
+    stand_in = convert.convert_depth(model, 32, "int8", calibration)
+    handed = {}
+
+    def quantization_aware_int8(*args, check_images, check_logits, **kwargs):
+        handed["check_images"] = check_images
+        return stand_in, {"steps": 0}
+
+    chosen = []
+    real_choose = writer.choose
+    monkeypatch.setattr(qat, "check_installed", lambda: None)  # the stand-in needs neither tf_keras nor tfmot
+    monkeypatch.setattr(qat, "quantization_aware_int8", quantization_aware_int8)
+    monkeypatch.setattr(writer, "choose", lambda *args: chosen.append(args) or real_choose(*args))
+    # prefer="ptq": the written file is the PTQ one, so both files' accuracies can be measured here.
+    options = writer.Options("int8", calibration_steps=32, eval_examples=200, max_drop=100.0,
+                             qat=qat.Options(1, examples=16, prefer="ptq"))
+    (row,) = writer.export_depths(run, model, [DEPTH], tmp_path, options)
+    meta = json.loads((tmp_path / row["file"]).with_suffix(".json").read_text())
+    assert_matches_schema("export_metadata", meta)
+
+    def accuracy(flatbuffer, data):
+        images, labels = pipeline.take_examples(data, 200)
+        tflite = runtime.Runner(flatbuffer)
+        return float(np.mean([tflite(image).argmax() for image in images.astype(np.uint8)] == labels))
+
+    written = (tmp_path / row["file"]).read_bytes()
+    validation_accuracies = (accuracy(written, validation_data), accuracy(stand_in, validation_data))
+    assert chosen == [("ptq", *validation_accuracies)], "the choice is made on the validation images"
+    validation_images = pipeline.take_examples(validation_data, 200)[0].astype(np.uint8)
+    np.testing.assert_array_equal(handed["check_images"], validation_images[:qat.CHECK_IMAGES])
+    assert meta["qat"]["chosen_on"] == {"images": "validation", "examples": 200,
+                                        "ptq_int8_accuracy": validation_accuracies[0],
+                                        "qat_int8_accuracy": validation_accuracies[1]}
+    # What the metadata reports is the test images' score, of the kept file and of the other.
+    assert meta["int8_method"] == "ptq" and meta["examples"] == 200
+    assert meta["tflite_accuracy"] == meta["ptq_int8_accuracy"] == accuracy(written, test_data)
+    assert meta["qat_int8_accuracy"] == accuracy(stand_in, test_data)
 
 
 @pytest.mark.slow
@@ -195,7 +241,10 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert_matches_schema("export_metadata", meta)
     assert meta["int8_method"] == "qat" and meta["tflite_accuracy"] == meta["qat_int8_accuracy"]
     assert 0 <= meta["ptq_int8_accuracy"] <= 1
-    assert "kept qat" in result.stdout
+    chosen_on = meta["qat"]["chosen_on"]
+    assert chosen_on["images"] == "validation" and chosen_on["examples"] == 200
+    assert (f"on 200 validation images post-training int8 {100 * chosen_on['ptq_int8_accuracy']:.2f}%, "
+            f"quantization-aware int8 {100 * chosen_on['qat_int8_accuracy']:.2f}%; kept qat") in result.stdout
     report = meta["qat"]
     assert report["replica_max_relative_difference"] <= 1e-5
     assert report["examples"] == 128 and report["steps"] == 2 and np.isfinite(report["epoch_losses"]).all()
