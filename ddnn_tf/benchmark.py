@@ -11,6 +11,7 @@ writes) and ``accuracy_vs_latency.png``. ``--budget_ms`` names the deepest
 depth whose median latency fits.
 """
 
+import math
 import time
 from pathlib import Path
 
@@ -28,19 +29,35 @@ _EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images for --accur
 _OUT = flags.DEFINE_string("out", None, "Where benchmark.json and the plot go (default: the first file's folder).")
 
 
-def main(argv):
-    paths = argv[1:]
-    if not paths:
-        raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
+def _check_flags():
+    """The thread counts, once every numeric flag is checked: the report's schema holds each to its range."""
     try:
         threads = [int(t) for t in _THREADS.value]
     except ValueError:
         raise errors.UsageError(f"--threads takes whole numbers, got {','.join(_THREADS.value)}") from None
-    if _RUNS.value < 1 or any(t < 1 for t in threads):
-        raise errors.UsageError("--runs and every --threads value must be at least 1")
-    missing = [path for path in paths if not Path(path).is_file()]
-    if missing:
-        raise errors.UsageError(f"{missing[0]} does not exist; pass exported .tflite files")
+    if not threads or any(t < 1 for t in threads):
+        raise errors.UsageError(f"--threads takes thread counts of 1 or more, got {','.join(_THREADS.value) or 'none'}")
+    if _RUNS.value < 1:
+        raise errors.UsageError(f"--runs must be at least 1, got {_RUNS.value}")
+    if _WARMUP.value < 0:
+        raise errors.UsageError(f"--warmup must be 0 or more untimed runs, got {_WARMUP.value}")
+    if _BUDGET.value is not None and not (0 < _BUDGET.value < math.inf):
+        raise errors.UsageError(f"--budget_ms must be a positive, finite number of milliseconds, got {_BUDGET.value}")
+    if _EVAL.value < 1:
+        raise errors.UsageError(f"--eval_examples must be at least 1, got {_EVAL.value}")
+    return threads
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
+    threads = _check_flags()
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise errors.UsageError(f"{path} is a directory; pass the .tflite files in it, e.g. {path}/*.tflite")
+        if not path.is_file():
+            raise errors.UsageError(f"{path} does not exist; pass exported .tflite files")
     out = files.writable_dir(_OUT.value or Path(paths[0]).parent)
     results = timing.benchmark(paths, threads, _RUNS.value, _WARMUP.value, _ACCURACY.value, _EVAL.value)
     print(timing.format_table(results))

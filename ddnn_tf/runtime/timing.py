@@ -49,6 +49,8 @@ def _peak_rss_mb():
 
 def _read_file(path):
     path = Path(path)
+    if path.is_dir():
+        raise errors.UsageError(f"{path} is a directory; pass the .tflite files written by ddnn_tf.export_tflite")
     if not path.is_file():
         raise errors.UsageError(f"{path} does not exist; pass .tflite files written by ddnn_tf.export_tflite")
     meta = files.read_json(path.with_suffix(".json"), "metadata") if path.with_suffix(".json").exists() else None

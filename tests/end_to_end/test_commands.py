@@ -86,10 +86,30 @@ def test_export_refuses_a_corrupt_checkpoint(ekd_run, tmp_path):
 def test_benchmark_bad_input(tmp_path):
     result = run_cli("ddnn_tf.benchmark", tmp_path / "missing.tflite")
     assert result.returncode == 2 and "missing.tflite does not exist" in error_lines(result)[0]
+    result = run_cli("ddnn_tf.benchmark", tmp_path)
+    assert result.returncode == 2 and error_lines(result) == [
+        f"error: {tmp_path} is a directory; pass the .tflite files in it, e.g. {tmp_path}/*.tflite"]
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer")
     result = run_cli("ddnn_tf.benchmark", junk)
     assert result.returncode == 2 and "is not a valid TFLite file" in error_lines(result)[0]
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--warmup=-3", "--warmup must be 0 or more untimed runs, got -3"),
+    ("--budget_ms=-1", "--budget_ms must be a positive, finite number of milliseconds, got -1.0"),
+    ("--budget_ms=0", "--budget_ms must be a positive, finite number of milliseconds, got 0.0"),
+    ("--budget_ms=inf", "--budget_ms must be a positive, finite number of milliseconds, got inf"),
+    ("--runs=0", "--runs must be at least 1, got 0"),
+    ("--threads=1,0", "--threads takes thread counts of 1 or more, got 1,0"),
+    ("--threads=", "--threads takes thread counts of 1 or more, got none"),
+    ("--threads=two", "--threads takes whole numbers, got two"),
+    ("--eval_examples=0", "--eval_examples must be at least 1, got 0"),
+])
+def test_benchmark_refuses_a_number_its_report_s_schema_would_refuse(tmp_path, flag, message):
+    result = run_cli("ddnn_tf.benchmark", TINY_FILE, flag, f"--out={tmp_path}")
+    assert result.returncode == 2 and error_lines(result) == [f"error: {message}"], result.stderr
+    assert not list(tmp_path.iterdir()), "no report"
 
 
 def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
