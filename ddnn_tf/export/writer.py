@@ -3,8 +3,12 @@
 A file is kept only after the LiteRT interpreter has run it on held-out
 images of the run: float32 must match Keras to ``FLOAT32_TOLERANCE``
 relative, a quantized file may lose at most ``max_drop`` accuracy points.
-The files and their ``.json`` metadata are written together (``publish``),
-so a killed export leaves none of them.
+The files and their ``.json`` metadata are written as one set
+(``publish``): a kill before the set is whole leaves none of it; a kill
+while it is renamed into place can leave some new files beside old ones,
+whose checksums the manifest does not hold; the readers refuse a
+``.tflite`` beside a ``.json`` that names another checksum
+(``ddnn_tf.runtime.describes``).
 """
 
 import dataclasses
@@ -215,7 +219,7 @@ def export_depths(run, model, depths, out, options=Options()):
               f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
     rows = []
-    outputs = {}  # written together at the end: a killed export leaves none of them
+    outputs = {}  # published together once every file passed: a failed check writes none of them
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
         name = f"{prefix}depth{depth}_{quantize}"
         meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output), **qat_fields}
@@ -257,7 +261,13 @@ def publish(out, outputs):
 
     Every file is written whole into a staging folder inside ``out`` first and
     only then renamed into place, so a kill while writing leaves none of the
-    set. The manifest is written last: a set is complete when it lists it.
+    set. The renames are one file at a time (POSIX renames no set of files
+    at once), so a kill between two of them leaves part of the new set
+    beside the rest of the old one: the manifest, written last, then still
+    holds the old set's checksums, which the renamed files do not match, and
+    every reader refuses a ``.tflite`` beside a ``.json`` that names another
+    checksum (``runtime.describes``). A set is complete when the manifest
+    lists it with its checksums.
     It lists what the folder holds: this set, and the entries of earlier
     exports whose files are still there unchanged (an export of depth 18
     into a folder that holds depth 34 keeps depth 34's entries).

@@ -1,5 +1,7 @@
 """One signature of an exported file on pixel images, with the LiteRT interpreter; accuracy against Keras."""
 
+import hashlib
+
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
@@ -85,6 +87,19 @@ def validate(runner, reference_logits, labels, images):
         "max_relative_difference": float(np.max(np.abs(logits - reference_logits)) / np.max(np.abs(reference_logits))),
         "logits": logits,
     }
+
+
+def describes(meta, flatbuffer):
+    """Whether an export's ``.json`` metadata was written for ``flatbuffer``: the sha256 it names is the file's.
+
+    An export renames its set into place one file at a time
+    (``ddnn_tf.export.writer.publish``), so a killed one can leave a new
+    ``.tflite`` beside an old ``.json``, whose output scale and zero point
+    would decode the wrong logits. A ``.json`` that names no checksum is
+    taken as it is.
+    """
+    digest = meta.get("sha256")
+    return digest is None or digest == hashlib.sha256(flatbuffer).hexdigest()
 
 
 def op_names(flatbuffer):

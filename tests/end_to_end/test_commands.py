@@ -1,5 +1,6 @@
 """The commands as a user runs them: export then benchmark, bad input, help, without TensorFlow."""
 
+import hashlib
 import importlib.metadata
 import json
 import subprocess
@@ -89,6 +90,17 @@ def test_benchmark_bad_input(tmp_path):
     result = run_cli("ddnn_tf.benchmark", tmp_path)
     assert result.returncode == 2 and error_lines(result) == [
         f"error: {tmp_path} is a directory; pass the .tflite files in it, e.g. {tmp_path}/*.tflite"]
+    # A killed export can leave a new .tflite beside the old .json, whose output scale would decode it wrongly.
+    mixed = tmp_path / "mixed.tflite"
+    mixed.write_bytes(TINY_FILE.read_bytes())
+    mixed.with_suffix(".json").write_text(json.dumps({"depth": 8, "sha256": hashlib.sha256(b"older").hexdigest()}))
+    result = run_cli("ddnn_tf.benchmark", mixed, "--runs=1", f"--out={tmp_path / 'out'}")
+    assert result.returncode == 2 and error_lines(result) == [
+        f"error: metadata {mixed.with_suffix('.json')} describes another file than mixed.tflite (its sha256 differs): "
+        "an export was interrupted or the files were mixed; export them again"], result.stderr
+    mixed.with_suffix(".json").write_text(json.dumps({"depth": 8, "sha256": hashlib.sha256(mixed.read_bytes()).hexdigest()}))
+    result = run_cli("ddnn_tf.benchmark", mixed, "--runs=1", "--threads=1", f"--out={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer")
     result = run_cli("ddnn_tf.benchmark", junk)
