@@ -9,6 +9,7 @@ folder is always safe.
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +35,15 @@ def arrays(name, checksum, decode):
     """``decode()``'s ``{key: numpy array}``, read from the cache when it holds ``name`` at ``checksum``.
 
     A cache that cannot be written (a read-only home) only costs the decoding
-    next time.
+    next time. A damaged entry (truncated, or not an ``.npz`` at all) is
+    decoded again and replaced.
     """
     path = directory() / f"{name}-{checksum[:16]}.npz"
     if path.is_file():
         try:
             with np.load(path) as stored:
                 return {key: stored[key] for key in stored.files}
-        except (OSError, ValueError):  # a damaged entry is decoded again, and replaced
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             pass
     decoded = decode()
     try:
