@@ -9,6 +9,7 @@ Reading order:
 Decoded arrays are cached by the archive's checksum (``ddnn_tf.data.cache``).
 """
 
+import io
 import os
 import pickle
 import re
@@ -96,7 +97,7 @@ def _decode_archive(path):
     except (tarfile.TarError, OSError, EOFError) as error:
         raise UsageError(f"cifar10 archive {path} is unreadable or corrupt: {error}") from None
     if len(python) == len(PYTHON_BATCHES) + 1:
-        return _decode_python(python)
+        return _decode_python(python, path)
     if jpegs:
         return _decode_jpegs(jpegs)
     raise UsageError(
@@ -105,15 +106,40 @@ def _decode_archive(path):
     )
 
 
-def _decode_python(batches):
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR-10's batches hold (dicts, lists, bytes, numpy arrays), so that an archive
+    from anywhere cannot run code when it is read."""
+
+    ALLOWED = frozenset({
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    })
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which no CIFAR-10 batch holds")
+        return super().find_class(module, name)
+
+
+def _decode_python(batches, path):
     """The pickled batches of ``cifar-10-python.tar.gz``: rows of 1,024 red, then green, then blue bytes."""
     arrays = {}
     for split, names in (("train", PYTHON_BATCHES), ("test", ("test_batch",))):
         images, labels = [], []
         for name in names:
-            batch = pickle.loads(batches[name], encoding="bytes")
-            images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labels.append(np.asarray(batch[b"labels"], np.int32))
+            try:
+                batch = _BatchUnpickler(io.BytesIO(batches[name]), encoding="bytes").load()
+                images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                labels.append(np.asarray(batch[b"labels"], np.int32))
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+                    OverflowError) as error:
+                raise UsageError(
+                    f"cifar10 archive {path}: {name} is not a CIFAR-10 batch ({type(error).__name__}: {error})"
+                ) from None
+            if labels[-1].shape != images[-1].shape[:1]:
+                raise UsageError(f"cifar10 archive {path}: {name} holds {len(images[-1])} images but "
+                                 f"{labels[-1].size} labels")
         arrays[f"{split}_images"] = np.ascontiguousarray(np.concatenate(images))
         arrays[f"{split}_labels"] = np.concatenate(labels)
     return arrays

@@ -17,8 +17,12 @@ def _add_member(archive, name, content):
     archive.addfile(member, io.BytesIO(content))
 
 
-def python_archive(path, per_batch=10, seed=0):
-    """A small cifar-10-python.tar.gz: five training batches and a test batch of random images."""
+def python_archive(path, per_batch=10, seed=0, protocol=pickle.DEFAULT_PROTOCOL, replace=None):
+    """A small cifar-10-python.tar.gz: five training batches and a test batch of random images.
+
+    Protocol 2 writes the batches as the dataset's page has them, Python 2's
+    pickles naming ``numpy.core``. ``replace`` maps batch names to other bytes.
+    """
     rng = np.random.default_rng(seed)
     expected = {}
     with tarfile.open(path, "w:gz") as archive:
@@ -28,7 +32,10 @@ def python_archive(path, per_batch=10, seed=0):
                 batch_images = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
                 batch_labels = rng.integers(0, 10, per_batch).tolist()
                 rows = batch_images.transpose(0, 3, 1, 2).reshape(per_batch, -1)  # red plane, green, blue
-                _add_member(archive, f"cifar-10-batches-py/{name}", pickle.dumps({b"data": rows, b"labels": batch_labels}))
+                content = pickle.dumps({b"data": rows, b"labels": batch_labels}, protocol=protocol)
+                if protocol == 2:
+                    content = content.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+                _add_member(archive, f"cifar-10-batches-py/{name}", (replace or {}).get(name, content))
                 images.append(batch_images)
                 labels += batch_labels
             expected[split] = (np.concatenate(images), np.asarray(labels, np.int32))

@@ -1,5 +1,7 @@
 """CIFAR-10 without a network: both archive layouts, the error naming both ways, the shared archive."""
 
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +28,13 @@ def files_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("layout", ["python", "jpeg"])
+@pytest.mark.parametrize("layout", ["python", "python2", "jpeg"])
 def test_a_cifar10_archive_round_trips_pixels_and_labels(tmp_path, layout):
-    path = tmp_path / ("cifar-10-python.tar.gz" if layout == "python" else "cifar10-jpeg.tar.xz")
-    expected = (python_archive if layout == "python" else jpeg_archive)(path)
+    path = tmp_path / ("cifar10-jpeg.tar.xz" if layout == "jpeg" else "cifar-10-python.tar.gz")
+    if layout == "jpeg":
+        expected = jpeg_archive(path)
+    else:
+        expected = python_archive(path, protocol=2 if layout == "python2" else pickle.DEFAULT_PROTOCOL)
     splits, source = cifar10.load(data_config(name="cifar10", archive=str(path)))
     for split in ("train", "test"):
         np.testing.assert_array_equal(splits[split][0], expected[split][0])
@@ -47,6 +52,27 @@ def test_cifar10_without_either_source_names_both_ways(tmp_path):
     broken.write_bytes(b"not a tar archive")
     with pytest.raises(UsageError, match="is unreadable or corrupt"):
         cifar10.load(data_config(name="cifar10", data_dir=str(tmp_path / "tfds"), archive=str(broken)))
+
+
+def test_a_corrupt_or_foreign_python_batch_is_refused_naming_the_archive(tmp_path):
+    class Opener:  # unpickled, it would create the file "opened"
+        def __reduce__(self):
+            return open, (str(tmp_path / "opened"), "w")
+
+    for content, problem in (
+        (b"\x80\x04not a pickle", "UnpicklingError"),
+        (pickle.dumps(Opener()), "UnpicklingError: it refers to io.open, which no CIFAR-10 batch holds"),
+        (pickle.dumps({b"labels": [1]}), "KeyError: b'data'"),
+    ):
+        path = tmp_path / "cifar-10-python.tar.gz"
+        python_archive(path, replace={"data_batch_3": content})
+        message = f"cifar10 archive {path}: data_batch_3 is not a CIFAR-10 batch ({problem}"
+        with pytest.raises(UsageError, match=re.escape(message)):
+            cifar10.load(data_config(name="cifar10", data_dir=str(tmp_path / "tfds"), archive=str(path)))
+    assert not (tmp_path / "opened").exists()
+    python_archive(path, replace={"test_batch": pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]})})
+    with pytest.raises(UsageError, match=f"cifar10 archive {path}: test_batch holds 2 images but 1 labels"):
+        cifar10.load(data_config(name="cifar10", data_dir=str(tmp_path / "tfds"), archive=str(path)))
 
 
 def test_a_cifar10_run_with_seed_3_never_evaluates_on_one_of_its_training_images(tmp_path):
