@@ -232,6 +232,7 @@ def check(config):
     errors.check_choice("strategy", config.strategy, STRATEGIES)
     errors.check_choice("precision", config.precision, PRECISIONS)
     errors.check_choice("optimizer", config.optimizer.name, OPTIMIZERS)
+    errors.check_range("seed", config.seed, 0, 2**32 - 1)  # numpy's and Keras' seeds
     errors.check_range("epochs", config.epochs, 1)
     errors.check_range("data.batch_size", config.data.batch_size, 1)
     with errors.under("model."):
@@ -242,6 +243,7 @@ def check(config):
     with errors.under("ekd."):
         objective(config, steps_per_epoch=1)
     errors.check_range("optimizer.learning_rate", config.optimizer.learning_rate, 0, low_inclusive=False)
+    errors.check_range("optimizer.momentum", config.optimizer.momentum, 0, 1)
     errors.check_range("optimizer.weight_decay", config.optimizer.weight_decay, 0)
     if not 0 <= config.optimizer.warmup_epochs < config.epochs:
         raise errors.UsageError(
@@ -249,6 +251,7 @@ def check(config):
             f"rate has steps left to decay over; got {config.optimizer.warmup_epochs}"
         )
     errors.check_range("precise_bn_batches", config.precise_bn_batches, 0)
+    errors.check_range("bn_recalibration_batches", config.bn_recalibration_batches, 0)
     if config.precise_bn_batches and config.model.bn == "shared":
         raise errors.UsageError(
             "precise_bn_batches re-estimates each depth's own BN statistics, which bn=shared does not have: "
@@ -258,8 +261,6 @@ def check(config):
     errors.check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
     if config.strategy == "multi_worker":
         check_cluster(os.environ.get("TF_CONFIG"))
-    if not 0 < config.data.validation_fraction < 1:
-        raise errors.UsageError(f"data.validation_fraction must be between 0 and 1, got {config.data.validation_fraction}")
     pipeline.check(config.data)
 
 

@@ -1,4 +1,6 @@
-"""Configs: every shipped one loads and checks; unknown keys are refused."""
+"""Configs: every shipped one loads and checks; unknown keys and bad values are refused."""
+
+import re
 
 import pytest
 from conftest import MNIST_CONFIG, SHARED_CIFAR10, tiny_run_config
@@ -7,6 +9,7 @@ from ddnn_tf import config as config_module
 from ddnn_tf import errors
 from ddnn_tf.config import load as load_config
 from ddnn_tf.config import shipped as shipped_configs
+
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
 def test_every_shipped_config_loads_and_checks(name):
@@ -30,3 +33,19 @@ def test_a_config_override_with_an_unknown_key_is_refused():
     assert load_config(MNIST_CONFIG, {"ekd.kd_weight": 0.0}).ekd.kd_weight == 0.0
     with pytest.raises(KeyError, match="kd_wieght"):
         load_config(MNIST_CONFIG, {"ekd.kd_wieght": 0.0})
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("seed", -1, "seed must be at least 0 and at most 4294967295, got -1"),
+        ("optimizer.momentum", 1.5, "optimizer.momentum must be at least 0 and at most 1, got 1.5"),
+        ("bn_recalibration_batches", -1, "bn_recalibration_batches must be at least 0, got -1"),
+        ("data.image_size", -5, "data.image_size must be 0 (the native size) or a positive count of pixels, got -5"),
+        ("data.validation_fraction", 1.0, "data.validation_fraction must be between 0 and 1, got 1.0"),
+        ("data.eval_fraction", 0.0, "data.eval_fraction must be between 0 and 1, got 0.0"),
+    ],
+)
+def test_a_bad_value_is_refused_by_the_check_in_one_line(key, value, message):
+    with pytest.raises(errors.UsageError, match=f"^{re.escape(message)}$"):
+        config_module.check(load_config(MNIST_CONFIG, {key: value}))

@@ -34,6 +34,11 @@ def builder_of(data):
     for split in ("train", data.eval_split):
         if splits and split not in splits:
             raise UsageError(f"{data.name} has no split {split!r}; valid choices: {', '.join(splits)}")
+    if data.eval_split == "train":
+        others = ", ".join(split for split in splits if split != "train") or "its test or validation split"
+        raise UsageError(f"data.eval_split must not be 'train', the split {data.name} trains on; valid choices: {others}")
+    if not all(builder.info.features["image"].shape[:2]) and not data.image_size:
+        raise UsageError(f"{data.name}'s images vary in size: set --config.data.image_size (224 for ImageNet's models)")
     return builder
 
 

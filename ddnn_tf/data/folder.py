@@ -31,18 +31,29 @@ def files_of(directory):
     return paths, labels, classes
 
 
+def check(data):
+    """Raises a UsageError when the folder has no images, or too few to hold out both sets."""
+    held_out_counts(data, len(files_of(data.directory)[0]))
+
+
+def held_out_counts(data, count):
+    """``(evaluation, validation)`` image counts of a folder of ``count`` images, at least one each."""
+    evaluation = max(1, int(round(data.eval_fraction * count)))
+    validation = max(1, int(round(data.validation_fraction * count)))
+    if evaluation + validation >= count:
+        raise UsageError(
+            f"{data.directory} holds {count} images: too few to hold out {data.eval_fraction:.0%} "
+            f"for evaluation and {data.validation_fraction:.0%} for validation"
+        )
+    return evaluation, validation
+
+
 def load(data, seed, role):
     """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
     next ``data.validation_fraction`` for validation, the rest for training."""
     paths, labels, classes = files_of(data.directory)
+    evaluation, validation = held_out_counts(data, len(paths))
     order = np.random.default_rng(seed).permutation(len(paths))
-    evaluation = max(1, int(round(data.eval_fraction * len(paths))))
-    validation = max(1, int(round(data.validation_fraction * len(paths))))
-    if evaluation + validation >= len(paths):
-        raise UsageError(
-            f"{data.directory} holds {len(paths)} images: too few to hold out {data.eval_fraction:.0%} "
-            f"for evaluation and {data.validation_fraction:.0%} for validation"
-        )
     paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
     first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
     image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)

@@ -59,6 +59,11 @@ def check(data):
     for key in ("train_examples", "eval_examples", "validation_examples"):
         if data[key] < 0:
             raise UsageError(f"data.{key} must be 0 (the whole split) or a positive count, got {data[key]}")
+    if data.image_size < 0:
+        raise UsageError(f"data.image_size must be 0 (the native size) or a positive count of pixels, got {data.image_size}")
+    for key in ("validation_fraction", "eval_fraction"):
+        if not 0 < data[key] < 1:
+            raise UsageError(f"data.{key} must be between 0 and 1, got {data[key]}")
     if data.eval_split not in ("validation", "test") and data.name in sources.SPLIT_SIZES:
         raise UsageError(f"unknown eval_split {data.eval_split!r} for {data.name}; valid choices: validation, test")
     if data.name in sources.SPLIT_SIZES:

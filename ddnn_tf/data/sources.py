@@ -36,7 +36,7 @@ def check(data):
     elif data.name == "fashion_mnist":
         fashion_mnist.check(data)
     elif data.name == "folder":
-        folder.files_of(data.directory)
+        folder.check(data)
     else:
         catalog.builder_of(data)
 

@@ -1,6 +1,7 @@
 """Datasets by name: tensorflow-datasets (mocked), image folders, epochs, and their checks."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -92,11 +93,25 @@ def test_folder_dataset_holds_out_seeded_eval_and_validation_sets(tmp_path):
         ({"name": "imagenet_typo"}, "unknown dataset 'imagenet_typo'; valid choices: mnist, cifar10, fashion_mnist, folder"),
         ({"name": "cifar100", "augment": "mixup"}, "unknown augment 'mixup'; valid choices: auto, cifar"),
         ({"name": "mnist", "eval_split": "holdout"}, "valid choices: validation, test"),
+        ({"name": "cifar100", "eval_split": "train"},
+         "data.eval_split must not be 'train', the split cifar100 trains on; valid choices: its test or validation split"),
+        ({"name": "oxford_flowers102", "eval_split": "test"},
+         "oxford_flowers102's images vary in size: set --config.data.image_size"),
+        ({"image_size": -5}, "data.image_size must be 0 (the native size) or a positive count of pixels, got -5"),
+        ({"validation_fraction": 1.0}, "data.validation_fraction must be between 0 and 1, got 1.0"),
+        ({"eval_fraction": 0.0}, "data.eval_fraction must be between 0 and 1, got 0.0"),
     ],
 )
 def test_bad_data_configs(changes, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         pipeline.check(data_config(**changes))
+
+
+def test_a_folder_too_small_for_both_held_out_sets_is_refused_by_the_check(tmp_path):
+    _write_folder(tmp_path)
+    data = data_config(name="folder", directory=str(tmp_path), eval_fraction=0.5, validation_fraction=0.5)
+    with pytest.raises(UsageError, match="holds 18 images: too few to hold out 50% for evaluation and 50% for validation"):
+        pipeline.check(data)
 
 
 def test_folder_without_images(tmp_path):
