@@ -8,6 +8,18 @@ the run went straight through or was resumed in a new process.
 import tensorflow as tf
 
 FAMILIES = ("cifar", "imagenet", "none")
+AUTO_CIFAR_PIXELS = 64  # augment="auto": the cifar family up to this size, imagenet above
+
+
+def family(augment, image_shape):
+    """The family ``data.augment`` names for images of ``image_shape``, "auto" resolved.
+
+    Sources resolve it before decoding: the imagenet family crops from the
+    images as they are, the others take them resized to ``image_shape``.
+    """
+    if augment == "auto":
+        return "cifar" if max(image_shape[:2]) <= AUTO_CIFAR_PIXELS else "imagenet"
+    return augment
 
 
 def resize(image, image_shape):

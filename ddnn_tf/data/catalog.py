@@ -78,16 +78,18 @@ def load(data, seed, role):
             images, labels = resized(images.astype(np.uint8), data.image_size, labels)
             return Part(labels, images)
         train = part(train_split)
-        return Splits(train, part(held_out_split), train.elements.shape[1:], names, source)
+        image_shape = train.elements.shape[1:]
+        return Splits(train, part(held_out_split), image_shape, names, source, augment.family(data.augment, image_shape))
     image_shape = (data.image_size or shape[0], data.image_size or shape[1], 3)
+    family = augment.family(data.augment, image_shape)
 
     def stream(split):
         dataset = read(split)
-        if data.augment != "imagenet":
+        if family != "imagenet":
             dataset = dataset.map(lambda image, label: (augment.resize(image, image_shape), label))
         size = int(dataset.cardinality())
         if size < 0:  # tensorflow-datasets knows its splits' sizes; count only if it does not
             size = int(dataset.reduce(0, lambda count, _: count + 1))
         return Part(stream=dataset, size=size)
 
-    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, shard_by_file=True)
+    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, family, shard_by_file=True)

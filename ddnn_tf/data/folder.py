@@ -57,18 +57,21 @@ def load(data, seed, role):
     paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
     first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
     image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)
+    family = augment.family(data.augment, image_shape)
 
     def decode(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return augment.resize(image, image_shape) if data.augment != "imagenet" else image
+        return image if family == "imagenet" else augment.resize(image, image_shape)
 
     chosen = order[:evaluation] if role == "eval" else order[evaluation:evaluation + validation]
     train, held = order[evaluation + validation:], chosen
-    if max(image_shape[:2]) <= IN_MEMORY_PIXELS:  # decoded once, then indexed like any array
+    # Decoded once, then indexed like any array, when every image is decoded at image_shape;
+    # the imagenet family crops from the files as they are, whatever their sizes.
+    if family != "imagenet" and max(image_shape[:2]) <= IN_MEMORY_PIXELS:
         def part(indices):
             images = tf.data.Dataset.from_tensor_slices(paths[indices]).map(decode).batch(256)
             return Part(labels[indices], np.concatenate([batch.numpy() for batch in images]))
     else:
         def part(indices):
             return Part(labels[indices], paths[indices], fetch=decode)
-    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)})
+    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)}, family)

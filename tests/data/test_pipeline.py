@@ -162,3 +162,32 @@ def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_pat
     assert {x.tobytes() for x in pipeline.take_examples(other, 100)[0]} != {x.tobytes() for x in eval_images}
     # Pixels, as the model and every exported file take them.
     assert eval_images.min() >= 0 and eval_images.max() <= 255 and np.array_equal(eval_images, np.round(eval_images))
+
+
+def test_auto_augmentation_of_large_images_crops_them_unsquashed(tmp_path):
+    # augment="auto" is the imagenet family above 64 pixels: crops of the files as they are, not of
+    # images first squashed to image_size, from a folder and from a tensorflow-datasets stream alike.
+    _write_folder(tmp_path, per_class=4, size=(80, 160))
+    data = data_config(name="folder", directory=str(tmp_path), image_size=72, eval_fraction=0.25)
+    train, evaluation, info = pipeline.load(data, seed=0)
+    assert info.image_shape == (72, 72, 3) and next(iter(train))[0].shape == (8, 72, 72, 3)
+    centre_crops = {augment.imagenet_eval(tf.io.decode_png(tf.io.read_file(str(path)), 3), info.image_shape)
+                    .numpy().tobytes() for path in tmp_path.rglob("*.png")}
+    held = {image.astype(np.uint8).tobytes() for image in pipeline.take_examples(evaluation, 100)[0]}
+    assert len(held) == 3 and held <= centre_crops
+    with tfds.testing.mock_data(num_examples=3):  # images of assorted sizes
+        files = tfds.load("oxford_flowers102", split="test", as_supervised=True, shuffle_files=False)
+        _, evaluation, _ = pipeline.load(data_config(name="oxford_flowers102", image_size=72, eval_split="test"))
+        held = pipeline.take_examples(evaluation, 100)[0]
+        expected = [augment.imagenet_eval(image, (72, 72, 3)).numpy() for image, _ in files]
+    np.testing.assert_array_equal(held, np.stack(expected))
+
+
+def test_the_imagenet_family_reads_a_small_folder_of_mixed_sizes(tmp_path):
+    _write_folder(tmp_path, size=(20, 24))
+    for name in ("cat", "dog", "eel"):
+        Image.fromarray(np.zeros((30, 18, 3), np.uint8)).save(tmp_path / name / "0.png")
+    train, evaluation, _ = pipeline.load(data_config(name="folder", directory=str(tmp_path), image_size=16,
+                                                     augment="imagenet"))
+    assert pipeline.take_examples(train, 100)[0].shape[1:] == (16, 16, 3)
+    assert pipeline.take_examples(evaluation, 100)[0].shape[1:] == (16, 16, 3)
