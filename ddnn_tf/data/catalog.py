@@ -44,7 +44,8 @@ def builder_of(data):
 
 def _splits(data, builder):
     """``(training split, validation split)`` names: the dataset's own validation split
-    when it is not the eval split, else the last ``validation_fraction`` of train (in whole percents)."""
+    when it is not the eval split, else the last ``validation_fraction`` of train (in whole percents),
+    the same for every seed: streamed sets cannot be split by a seed without reading them whole."""
     if "validation" in builder.info.splits and data.eval_split != "validation":
         return "train", "validation"
     # Whole percents: tfds slices by them without knowing the split's size.
@@ -61,7 +62,8 @@ def load(data, seed, role):
     download_config = tfds.download.DownloadConfig(manual_dir=data.manual_dir or None)
     names = tuple(builder.info.features["label"].names)
     shape = builder.info.features["image"].shape
-    source = {"kind": "tensorflow-datasets", "name": data.name}
+    source = {"kind": "tensorflow-datasets", "name": data.name, "train_split": train_split,
+              "validation_split": validation_split}
 
     def read(split):
         # Files in a fixed order (tensorflow-datasets shuffled the examples when it wrote them):

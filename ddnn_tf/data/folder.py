@@ -1,5 +1,6 @@
 """A folder of images, one sub-folder per class: seeded held-out sets, small images decoded once."""
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +51,18 @@ def held_out_counts(data, count):
 
 def load(data, seed, role):
     """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
-    next ``data.validation_fraction`` for validation, the rest for training."""
+    next ``data.validation_fraction`` for validation, the rest for training.
+
+    The split is a function of the seed and the sorted list of files: the
+    source records that list's checksum, so that a later stage can refuse a
+    folder that has gained or lost files since (``pipeline.load_stored``).
+    """
     paths, labels, classes = files_of(data.directory)
     evaluation, validation = held_out_counts(data, len(paths))
     order = np.random.default_rng(seed).permutation(len(paths))
+    listing = "\n".join(Path(path).relative_to(data.directory).as_posix() for path in paths)
+    source = {"kind": "folder", "path": str(data.directory), "files": len(paths),
+              "files_sha256": hashlib.sha256(listing.encode()).hexdigest()}
     paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
     first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
     image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)
@@ -74,4 +83,4 @@ def load(data, seed, role):
     else:
         def part(indices):
             return Part(labels[indices], paths[indices], fetch=decode)
-    return Splits(part(train), part(held), image_shape, tuple(classes), {"kind": "folder", "path": str(data.directory)}, family)
+    return Splits(part(train), part(held), image_shape, tuple(classes), source, family)

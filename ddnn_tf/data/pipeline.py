@@ -44,8 +44,9 @@ class DataInfo:
     mean: tuple  # per channel, subtracted from pixels scaled to [0, 1]
     std: tuple  # per channel, divides after the mean
     label_names: tuple
-    # The source ({"kind": ..., "path"/"sha256": ...}) and, for a seeded split,
-    # the validation images' checksum, which later stages check.
+    # The source ({"kind": ..., "path"/"sha256": ...}) and what fixes its held-out
+    # images: a seeded split's validation checksum or a folder's file-list checksum,
+    # which later stages check, or a tensorflow-datasets set's split names.
     source: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self):
@@ -82,18 +83,21 @@ def load(data, seed=0, role="eval", statistics=None, epochs=(0, 1)):
     once a run is finished; "validation" is the set that selects checkpoints
     and hyperparameters during and between runs: MNIST's 10,000 validation
     digits, a dataset's "validation" split when it is not the eval split, or
-    else a seeded part of the training images (5,000 for cifar10 and
-    fashion_mnist, ``data.validation_fraction`` otherwise), which are then
-    never trained on, whatever ``role`` is asked for.
+    else part of the training images, which are then never trained on,
+    whatever ``role`` is asked for: 5,000 chosen by the seed for cifar10 and
+    fashion_mnist, a ``data.validation_fraction`` chosen by the seed for a
+    folder, and for a tensorflow-datasets set the last
+    ``data.validation_fraction`` (in whole percents) of its train split, the
+    same for every seed. ``DataInfo.source`` records which.
 
     ``data`` holds ``name``, ``batch_size``, ``train_examples``,
     ``eval_examples`` and ``validation_examples`` (0 for the whole split),
     ``eval_split``, ``augment``, ``image_size`` (0 for the native size) and,
     by source, ``archive``, ``directory``, ``data_dir`` and ``manual_dir``.
-    The same seed gives the same held-out images. The training dataset holds
-    the epochs ``range(*epochs)``, one after the other, each in the order and
-    with the augmentation of its (seed, epoch). Images are float32 pixels in
-    [0, 255]. ``statistics``, ``(mean, std)`` per channel, skips estimating
+    The same seed (and the same files) gives the same held-out images. The
+    training dataset holds the epochs ``range(*epochs)``, one after the other,
+    each in the order and with the augmentation of its (seed, epoch). Images
+    are float32 pixels in [0, 255]. ``statistics``, ``(mean, std)`` per channel, skips estimating
     them (a finished run passes the ones it trained with).
     """
     check(data)
@@ -135,11 +139,16 @@ def load_stored(data, seed, role="eval", stored=None):
     """
     statistics = (tuple(stored["mean"]), tuple(stored["std"])) if stored else None
     train, held_out, info = load(data, seed=seed, role=role, statistics=statistics)
-    expected = ((stored or {}).get("source") or {}).get("validation_sha256")
-    if expected and info.source.get("validation_sha256") != expected:
+    expected = (stored or {}).get("source") or {}
+    if expected.get("validation_sha256") and info.source.get("validation_sha256") != expected["validation_sha256"]:
         raise UsageError(
             f"the {data['name']} images at hand ({info.source.get('kind')}) split off other validation images than "
             "the run did: use the same source it trained on"
+        )
+    if expected.get("files_sha256") and info.source.get("files_sha256") != expected["files_sha256"]:
+        raise UsageError(
+            f"folder {data['directory']} no longer holds the files the run split ({expected['files']} then, "
+            f"{info.source['files']} now), so its held-out images would differ: restore the folder the run trained on"
         )
     return train, held_out, info
 

@@ -191,3 +191,28 @@ def test_the_imagenet_family_reads_a_small_folder_of_mixed_sizes(tmp_path):
                                                      augment="imagenet"))
     assert pipeline.take_examples(train, 100)[0].shape[1:] == (16, 16, 3)
     assert pipeline.take_examples(evaluation, 100)[0].shape[1:] == (16, 16, 3)
+
+
+def test_a_later_stage_refuses_a_folder_whose_files_changed(tmp_path):
+    _write_folder(tmp_path)
+    data = data_config(name="folder", directory=str(tmp_path), image_size=16)
+    stored = pipeline.load(data, seed=3)[2].to_json()
+    assert stored["source"]["files"] == 18
+    pipeline.load_stored(data, 3, stored=stored)  # the same files: accepted
+    (tmp_path / "dog" / "0.png").rename(tmp_path / "dog" / "renamed.png")
+    message = f"folder {tmp_path} no longer holds the files the run split (18 then, 18 now)"
+    with pytest.raises(UsageError, match=re.escape(message)):
+        pipeline.load_stored(data, 3, stored=stored)
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "dog" / "new.png")
+    with pytest.raises(UsageError, match=re.escape("(18 then, 19 now)")):
+        pipeline.load_stored(data, 3, stored=stored)
+
+
+def test_a_tensorflow_datasets_set_without_a_validation_split_holds_out_its_recorded_tail_for_every_seed():
+    with tfds.testing.mock_data(num_examples=8):
+        data = data_config(name="cifar100")
+        loads = [pipeline.load(data, seed=seed, role="validation") for seed in (0, 1)]
+        held = [pipeline.take_examples(validation, 100)[0] for _, validation, _ in loads]
+    assert loads[0][2].source == {"kind": "tensorflow-datasets", "name": "cifar100", "train_split": "train[:95%]",
+                                  "validation_split": "train[95%:]"}
+    np.testing.assert_array_equal(held[0], held[1])
