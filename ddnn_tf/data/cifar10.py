@@ -22,7 +22,7 @@ from ddnn_tf.data import cache
 from ddnn_tf.errors import UsageError
 
 LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-TRAIN_SIZE, TEST_SIZE = 50_000, 10_000
+TRAIN_SIZE, TEST_SIZE = 50_000, 10_000  # of the full set
 PYTHON_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _JPEG_MEMBER = re.compile(r"(?:.*/)?(train|test)/([^/]+)/([^/]+)\.jpe?g$", re.IGNORECASE)
 HOW_TO_GET = (

@@ -14,6 +14,7 @@ import numpy as np
 from ddnn_tf.errors import UsageError
 
 DEFAULT_DIRECTORY = "/usr/share/datasets/fashion-mnist"
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000  # of the full set
 LABEL_NAMES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

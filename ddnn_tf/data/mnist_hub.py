@@ -49,15 +49,21 @@ def load_arrays():
     }
 
 
-def to_model_input(images, pixels=False):
-    """28x28 uint8 digits to 32x32x3 float32 images, in TensorFlow: normalised, or with ``pixels`` the pixel values.
+def to_cifar_shape(images):
+    """28x28 grey images to 32x32x3 of the same dtype, in TensorFlow (eager or in a dataset's map).
 
     Pads 2 pixels of background on every side and repeats the grey channel, so
     that the digits fit networks made for CIFAR-sized colour images.
     """
-    images = tf.cast(images, tf.float32)
+    images = tf.convert_to_tensor(images)
     images = tf.pad(images, [[0, 0]] * (images.shape.rank - 2) + [[2, 2], [2, 2]])
-    images = tf.repeat(images[..., tf.newaxis], 3, axis=-1)
+    return tf.repeat(images[..., tf.newaxis], 3, axis=-1)
+
+
+def to_model_input(images, pixels=False):
+    """28x28 uint8 digits to 32x32x3 float32 images (``to_cifar_shape``): normalised, or with ``pixels``
+    the pixel values."""
+    images = to_cifar_shape(tf.cast(images, tf.float32))
     return images if pixels else normalization.normalize(images, MEAN, STD)
 
 

