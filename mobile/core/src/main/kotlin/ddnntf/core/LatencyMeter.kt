@@ -27,7 +27,9 @@ class Measurement(
  * The host benchmark's protocol, for any runtime: time the set-up, time the
  * first run, run [warmupRuns] untimed runs, then time [runs] runs one by one.
  * Returns the open session (the caller closes it); closes it itself, when it
- * is [AutoCloseable], if a run throws.
+ * is [AutoCloseable], if anything after [open] throws. An [open] that throws
+ * returns no session to close: it must free what it had opened itself
+ * (`LiteRtSession` does).
  */
 object LatencyMeter {
     fun <S> measure(
@@ -41,8 +43,8 @@ object LatencyMeter {
         require(runs >= 1) { "timed runs must be at least 1, got $runs" }
         var start = nanoClock()
         val session = open()
-        val initMs = (nanoClock() - start) / 1e6
         try {
+            val initMs = (nanoClock() - start) / 1e6
             start = nanoClock()
             run(session)
             val firstRunMs = (nanoClock() - start) / 1e6
@@ -55,7 +57,7 @@ object LatencyMeter {
             }
             return session to Measurement(initMs, firstRunMs, warmupRuns, timings)
         } catch (error: Throwable) {
-            // The caller gets no session to close when a run fails: close it here.
+            // The caller gets no session to close when this throws: close it here.
             (session as? AutoCloseable)?.close()
             throw error
         }

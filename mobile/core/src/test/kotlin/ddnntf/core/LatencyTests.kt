@@ -45,4 +45,16 @@ class LatencyTests {
         }
         assertTrue("the session was closed", closed)
     }
+
+    @Test
+    fun `meter closes the session when anything after open fails, and opens nothing more`() {
+        var closed = 0
+        var readings = 0
+        // The clock fails at its second reading: the one that ends the set-up's timing, after open.
+        val clock = { if (++readings == 2) throw IllegalStateException("clock failed") else 0L }
+        assertFailsWith<IllegalStateException>("clock failed") {
+            LatencyMeter.measure({ AutoCloseable { closed++ } }, {}, 0, 1, clock)
+        }
+        assertEquals("closed once", 1, closed)
+    }
 }

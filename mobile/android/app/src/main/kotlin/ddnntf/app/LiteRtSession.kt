@@ -32,37 +32,40 @@ class LiteRtSession(
     init {
         val options = Interpreter.Options().setNumThreads(threads)
         gpuDelegate = if (useGpu) gpuDelegate() else null
-        if (gpuDelegate != null) options.addDelegate(gpuDelegate) else options.setUseXNNPACK(true)
+        var opened: Interpreter? = null
         try {
+            if (gpuDelegate != null) options.addDelegate(gpuDelegate) else options.setUseXNNPACK(true)
             interpreter = Interpreter(model, options)
-        } catch (error: RuntimeException) {
+            opened = interpreter
+            val keys = interpreter.signatureKeys
+            signatureKey = signature ?: keys.firstOrNull()
+            require(signatureKey == null || signatureKey in keys) {
+                "the model has no signature $signatureKey; it has ${keys.joinToString()}"
+            }
+            val input: Tensor
+            val output: Tensor
+            if (signatureKey != null) {
+                inputName = interpreter.getSignatureInputs(signatureKey).first()
+                outputName = interpreter.getSignatureOutputs(signatureKey).first()
+                input = interpreter.getInputTensorFromSignature(inputName, signatureKey)
+                output = interpreter.getOutputTensorFromSignature(outputName, signatureKey)
+            } else {
+                inputName = null
+                outputName = null
+                input = interpreter.getInputTensor(0)
+                output = interpreter.getOutputTensor(0)
+            }
+            interpreter.allocateTensors()
+            inputBuffer = ByteBuffer.allocateDirect(input.numBytes()).order(ByteOrder.nativeOrder())
+            outputBuffer = ByteBuffer.allocateDirect(output.numBytes()).order(ByteOrder.nativeOrder())
+            // Without an input (a file without metadata), the zeros of a fresh direct buffer are the input.
+            if (firstInput != null) setInput(firstInput)
+        } catch (error: Throwable) {
+            // A constructor that throws returns nothing to close: free the native interpreter and delegate here.
+            opened?.close()
             gpuDelegate?.close()
             throw error
         }
-        val keys = interpreter.signatureKeys
-        signatureKey = signature ?: keys.firstOrNull()
-        if (signatureKey != null && signatureKey !in keys) {
-            close()
-            throw IllegalArgumentException("the model has no signature $signatureKey; it has ${keys.joinToString()}")
-        }
-        val input: Tensor
-        val output: Tensor
-        if (signatureKey != null) {
-            inputName = interpreter.getSignatureInputs(signatureKey).first()
-            outputName = interpreter.getSignatureOutputs(signatureKey).first()
-            input = interpreter.getInputTensorFromSignature(inputName, signatureKey)
-            output = interpreter.getOutputTensorFromSignature(outputName, signatureKey)
-        } else {
-            inputName = null
-            outputName = null
-            input = interpreter.getInputTensor(0)
-            output = interpreter.getOutputTensor(0)
-        }
-        interpreter.allocateTensors()
-        inputBuffer = ByteBuffer.allocateDirect(input.numBytes()).order(ByteOrder.nativeOrder())
-        outputBuffer = ByteBuffer.allocateDirect(output.numBytes()).order(ByteOrder.nativeOrder())
-        // Without an input (a file without metadata), the zeros of a fresh direct buffer are the input.
-        if (firstInput != null) setInput(firstInput)
     }
 
     val inputBytes: Int get() = inputBuffer.capacity()
