@@ -32,6 +32,7 @@ What ``benchmark_model`` prints, and so what the report holds:
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -171,6 +172,10 @@ def build_report(runs, device):
             raise BenchmarkOutputError(f"{log}: {error}") from None
         meta_path = tflite.with_suffix(".json")
         metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+        # A killed export can leave a new .tflite beside an old .json, whose depth and cost are another file's.
+        if metadata and metadata.get("sha256") not in (None, hashlib.sha256(tflite.read_bytes()).hexdigest()):
+            raise ValueError(f"{meta_path} describes another file than {tflite.name} (its sha256 differs): "
+                             "an export was interrupted or the files were mixed; export them again")
         results.append(to_result(parsed, tflite.name, signature, threads, metadata, tflite.stat().st_size))
     return {
         "schema": SCHEMA,

@@ -1,5 +1,6 @@
 """benchmark_on_device: parsing benchmark_model's output, a fake adb end to end."""
 
+import hashlib
 import json
 import os
 import re
@@ -89,6 +90,27 @@ def test_parse_benchmark_model_failures_and_equal_timings():
     assert result["median_ms"] == result["p90_ms"] == result["p99_ms"] == 5.0 and result["depth"] is None
 
 
+def _copy_metadata_for(sample, tflite):
+    """A sample .json beside ``tflite``, its sha256 made the file's: the metadata of that file."""
+    digest = hashlib.sha256(tflite.read_bytes()).hexdigest()
+    text = re.sub(r'"sha256": "[0-9a-f]{64}"', f'"sha256": "{digest}"', sample.read_text())
+    tflite.with_suffix(".json").write_text(text)
+
+
+def test_a_json_written_for_another_file_is_refused(tmp_path):
+    """A killed export can leave a new .tflite beside the old .json: its depth and cost would label the wrong file."""
+    tflite = tmp_path / "resnet32_depth20_int8.tflite"
+    tflite.write_bytes(b"\0" * 100)
+    shutil.copy(MOBILE_TESTDATA / "resnet32_depth20_int8.json", tmp_path)  # the sample's sha256 is another file's
+    runs = [(MOBILE_TESTDATA / "benchmark_model_cpu.txt", tflite, "serving_default", 1)]
+    with pytest.raises(ValueError, match="resnet32_depth20_int8.json describes another file than "
+                                         "resnet32_depth20_int8.tflite"):
+        parse_benchmark_model.build_report(runs, {"name": "phone", "kind": "android"})
+    _copy_metadata_for(MOBILE_TESTDATA / "resnet32_depth20_int8.json", tflite)
+    report = parse_benchmark_model.build_report(runs, {"name": "phone", "kind": "android"})
+    assert report["results"][0]["depth"] == 20
+
+
 def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     script = MOBILE / "benchmark_on_device.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
@@ -98,7 +120,7 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     export_dir.mkdir()
     for name in ("resnet32_depth20_int8", "resnet32_bundle_int8"):
         (export_dir / f"{name}.tflite").write_bytes(b"\0" * 100)
-        shutil.copy(MOBILE_TESTDATA / f"{name}.json", export_dir)
+        _copy_metadata_for(MOBILE_TESTDATA / f"{name}.json", export_dir / f"{name}.tflite")
     files = [str(export_dir / "resnet32_depth20_int8.tflite"), str(export_dir / "resnet32_bundle_int8.tflite")]
 
     no_adb = subprocess.run([str(script), *files], capture_output=True, text=True,

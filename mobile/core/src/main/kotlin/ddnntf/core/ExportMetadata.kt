@@ -1,5 +1,7 @@
 package ddnntf.core
 
+import java.security.MessageDigest
+
 /**
  * How one tensor stores its values: `int8` with a scale and zero point,
  * `float32` as is, or `uint8` pixels (every file's input, unquantized).
@@ -26,7 +28,7 @@ data class TensorQuantization(val dtype: String, val scale: Double, val zeroPoin
 
 /**
  * The `<name>.json` that `ddnn_tf.export_tflite` writes beside a single-depth
- * `.tflite` (function `metadata` in ddnn_tf/export/convert.py), or one signature's
+ * `.tflite` (function `metadata` in ddnn_tf/export/writer.py), or one signature's
  * entry in a bundle's `signatures`.
  */
 data class ExportMetadata(
@@ -94,6 +96,19 @@ class ExportFileMetadata private constructor(
 
     /** The metadata of [signature], as `ddnn_tf.runtime.timing` looks it up; null for an unknown bundle signature. */
     fun forSignature(signature: String): ExportMetadata? = single ?: signatures[signature]
+
+    /**
+     * Whether this metadata was written for [model], the `.tflite`'s bytes: every sha256 it names is
+     * theirs (`ddnn_tf.runtime.describes`). An export renames its files into place one at a time, so a
+     * killed one can leave a new `.tflite` beside an old `.json`, whose output scale and zero point would
+     * decode the wrong logits. Metadata that names no sha256 is taken as it is.
+     */
+    fun describes(model: ByteArray): Boolean {
+        val named = (listOfNotNull(single) + signatures.values).mapNotNull { it.sha256 }
+        if (named.isEmpty()) return true
+        val digest = MessageDigest.getInstance("SHA-256").digest(model).joinToString("") { "%02x".format(it) }
+        return named.all { it == digest }
+    }
 
     companion object {
         fun parse(text: String): ExportFileMetadata = fromJson(Json.parse(text))

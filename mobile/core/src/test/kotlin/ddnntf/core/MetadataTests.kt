@@ -34,6 +34,23 @@ class MetadataTests {
     }
 
     @Test
+    fun `metadata describes only the file whose sha256 it names`() {
+        val model = "a .tflite's bytes".toByteArray()
+        val ownDigest = java.security.MessageDigest.getInstance("SHA-256").digest(model)
+            .joinToString("") { "%02x".format(it) }
+        val single = testdata("resnet32_depth20_int8.json").readText()
+        val bundle = testdata("resnet32_bundle_int8.json").readText()
+        for (text in listOf(single, bundle)) {
+            val named = Regex("\"sha256\": \"[0-9a-f]{64}\"")
+            assertTrue("the sample names a sha256", named.containsMatchIn(text))
+            assertFalse("an old .json beside a new .tflite", ExportFileMetadata.parse(text).describes(model))
+            assertTrue(ExportFileMetadata.parse(text.replace(named, "\"sha256\": \"$ownDigest\"")).describes(model))
+        }
+        val unnamed = single.replace(Regex("\"sha256\": \"[0-9a-f]{64}\",?"), "")
+        assertTrue("no sha256: taken as it is", ExportFileMetadata.parse(unnamed).describes(model))
+    }
+
+    @Test
     fun `float output needs no scale`() {
         val text = testdata("resnet32_depth20_int8.json").readText()
             .replace(Regex("\"output\": \\{[^}]*\\}"), "\"output\": {\"dtype\": \"float32\", \"scale\": 0.0, \"zero_point\": 0}")

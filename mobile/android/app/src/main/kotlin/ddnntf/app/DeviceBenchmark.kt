@@ -86,7 +86,13 @@ class DeviceBenchmark(
     ): List<TableRow> {
         val bytes = model.source.read(model.name)
         val metadata = if (model.metadataName in model.source.names()) {
-            ExportFileMetadata.parse(String(model.source.read(model.metadataName)))
+            ExportFileMetadata.parse(String(model.source.read(model.metadataName))).also {
+                // Its output scale and zero point would decode another file's logits.
+                check(it.describes(bytes)) {
+                    "${model.metadataName} describes another file (its sha256 differs): an export was interrupted " +
+                        "or the files were mixed; export them again"
+                }
+            }
         } else {
             problems.add("${model.name}: no ${model.metadataName}; depth, cost and accuracy are unknown")
             null
