@@ -63,6 +63,9 @@ def parse_depths(text, model):
         name = int(part) if part.strip().lstrip("-").isdigit() else part.strip()
         if name not in model.depths:
             raise errors.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
+        # Each depth is one file and one bundle signature: a repeat would convert twice and name a signature twice.
+        if name in depths:
+            raise errors.UsageError(f"depth {name} is listed twice in --depth {text}; list each depth once")
         depths.append(name)
     return depths
 
