@@ -7,9 +7,9 @@ Open the printed address on the device (``--host 0.0.0.0`` to reach it from
 a phone on the same network); the page times every ``.tflite`` file of the
 export folder with LiteRT.js, checks its outputs on the run's test images
 (``mobile/write_test_images.py``) against the host's LiteRT, and posts its
-report, written as ``benchmark_browser_<device>.json`` beside the host's
-``benchmark.json``: ``python -m ddnn_tf.merge_reports`` puts them side by
-side. LiteRT.js cannot read int8 logits: export the files with
+report, written as ``benchmark_browser_<device>.json`` into the served
+folder (``<workdir>/export_web`` by default): ``python -m
+ddnn_tf.merge_reports`` puts it beside the host's ``benchmark.json``. LiteRT.js cannot read int8 logits: export the files with
 ``--target web``. Runs until interrupted (Ctrl-C); needs no TensorFlow.
 """
 
@@ -40,9 +40,14 @@ def main(argv):
                                 f"python -m ddnn_tf.export_tflite --workdir {_WORKDIR.value} --target web")
     if not 0 <= _PORT.value < 65536:
         raise errors.UsageError(f"--port must be from 0 to 65535, got {_PORT.value}")
+    if _MAX_REPORT.value < 1:
+        raise errors.UsageError(f"--max_report_bytes must be at least 1, got {_MAX_REPORT.value}")
+    # The folder is read first, then the socket opened, so that only the socket's errors read "cannot listen".
+    server = web.Server((_HOST.value, _PORT.value), export_dir, _LITERT_DIR.value or web.default_litert_dir(),
+                        _MAX_REPORT.value, on_report=lambda path: print(f"saved {path}", flush=True),
+                        bind_and_activate=False)
     try:
-        server = web.Server((_HOST.value, _PORT.value), export_dir, _LITERT_DIR.value or web.default_litert_dir(),
-                            _MAX_REPORT.value, on_report=lambda path: print(f"saved {path}", flush=True))
+        server.listen()
     except OSError as error:
         raise errors.UsageError(f"cannot listen on {_HOST.value}:{_PORT.value}: {error.strerror or error}") from None
     host, port = server.server_address[:2]

@@ -4,8 +4,9 @@ Any device with a browser opens the page; it times every file with LiteRT.js
 (WebAssembly, with threads when the page is cross-origin isolated, or WebGPU
 when the browser has an adapter), checks its outputs on the run's test
 images against the Python LiteRT interpreter's, and posts a
-``ddnn_tf.benchmark/1`` report, which is written beside the host's
-``benchmark.json``, one file per device. Needs no TensorFlow.
+``ddnn_tf.benchmark/1`` report, which is written into the export folder it
+serves (``<workdir>/export_web`` by default), one file per device. Needs no
+TensorFlow.
 
 The server sends ``Cross-Origin-Opener-Policy: same-origin`` and
 ``Cross-Origin-Embedder-Policy: require-corp`` on every answer: without
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ddnn_tf import errors, files, runtime
-from ddnn_tf.runtime import report
+from ddnn_tf.runtime import report, timing
 
 PAGE = Path(__file__).resolve().parent / "page"
 LITERT_VERSION = "2.5.3"  # as page/package.json pins it
@@ -70,21 +71,23 @@ def catalogue(export_dir):
     The reference logits come from the Python LiteRT interpreter on the test
     images ``mobile/write_test_images.py`` wrote into the folder; a file the
     interpreter cannot read is listed with its problem, so the page shows
-    what the browser makes of it too.
+    what the browser makes of it too. A damaged folder (test images or a
+    ``.json`` unreadable, or a ``.json`` written for another file) is a
+    UsageError naming the file.
     """
     export_dir = Path(export_dir)
     test = _test_images(export_dir)
     entries = []
     for path in sorted(export_dir.glob("*.tflite")):
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        entry = {"file": path.name, "bytes": path.stat().st_size, "depth": meta.get("depth"),
+        flatbuffer = _read_bytes(path)
+        meta = timing.read_metadata(path, flatbuffer) or {}
+        entry = {"file": path.name, "bytes": len(flatbuffer), "depth": meta.get("depth"),
                  "quantize": meta.get("quantize"), "multiply_accumulates": meta.get("multiply_accumulates"),
                  "validated_accuracy": meta.get("tflite_accuracy"),
                  "output_dtype": (meta.get("quantization") or {}).get("output", {}).get("dtype"),
                  "expected_logits": None, "problem": None}
         try:
-            runner = runtime.Runner(path.read_bytes())
+            runner = runtime.Runner(flatbuffer)
             entry["output_dtype"] = np.dtype(runner.output["dtype"]).name
             if test and runner.takes_pixels:
                 entry["expected_logits"] = [[round(float(v), 6) for v in runner(image)] for image in test["pixels"]]
@@ -99,17 +102,53 @@ def catalogue(export_dir):
             "float32_tolerance": FLOAT32_TOLERANCE}
 
 
+# test_images.json's fields (mobile/write_test_images.py writes them) and their types.
+_TEST_IMAGE_FIELDS = {"count": int, "height": int, "width": int, "channels": int, "images": str, "labels": str}
+
+
 def _test_images(export_dir):
+    """The test images of ``test_images.json`` with their pixels, None without one, or a UsageError naming the file at fault."""
     description = export_dir / "test_images.json"
     if not description.is_file():
         return None
     test = files.read_json(description, "test image description")
-    pixels = np.fromfile(export_dir / test["images"], np.uint8)
+    if not isinstance(test, dict) or any(not isinstance(test.get(key), kind) or isinstance(test.get(key), bool)
+                                         for key, kind in _TEST_IMAGE_FIELDS.items()):
+        raise errors.UsageError(f"test image description {description} must be an object with the whole numbers count, "
+                                "height, width, channels and the file names images, labels; write it again with "
+                                "python mobile/write_test_images.py")
     shape = (test["count"], test["height"], test["width"], test["channels"])
+    if min(shape) < 1:
+        raise errors.UsageError(f"test image description {description}: count, height, width and channels must be "
+                                f"at least 1, got {shape}")
+    pixels = _test_array(export_dir, description, test["images"], np.uint8)
     if pixels.size != np.prod(shape):
         raise errors.UsageError(f"{export_dir / test['images']} does not hold {test['count']} images of {shape[1:]}")
-    labels = np.fromfile(export_dir / test["labels"], "<i4")
+    labels = _test_array(export_dir, description, test["labels"], "<i4")
+    if labels.size != test["count"]:
+        raise errors.UsageError(f"{export_dir / test['labels']} holds {labels.size} labels, not {test['count']}")
     return {**test, "pixels": pixels.reshape(shape), "label_values": labels.tolist()}
+
+
+def _test_array(export_dir, description, name, dtype):
+    """A ``.bin`` file ``test_images.json`` names, as an array; the page fetches it too, so it must be served."""
+    if Path(name).name != name or not name.endswith(".bin"):
+        raise errors.UsageError(f"test image description {description} names {name!r}; it must name a .bin file beside it")
+    path = export_dir / name
+    if not path.is_file():
+        raise errors.UsageError(f"{path} does not exist, but {description} names it; write the test images again with "
+                                "python mobile/write_test_images.py")
+    try:
+        return np.fromfile(path, dtype)
+    except OSError as error:
+        raise errors.UsageError(f"{path} is unreadable: {error.strerror or error}") from None
+
+
+def _read_bytes(path):
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise errors.UsageError(f"{path} is unreadable: {error.strerror or error}") from None
 
 
 def report_name(device_name):
@@ -123,14 +162,25 @@ class Server(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address, export_dir, litert_dir, max_report_bytes, on_report=None):
+    def __init__(self, address, export_dir, litert_dir, max_report_bytes, on_report=None, bind_and_activate=True):
+        """Reads the folder (``catalogue``: a damaged one is a UsageError), then listens on ``address`` unless
+        ``bind_and_activate`` is false, which leaves ``listen`` to the caller, to tell its errors apart."""
         self.export_dir = Path(export_dir).resolve()
         self.litert_dir = check_litert_dir(litert_dir).resolve()
         self.catalogue = json.dumps(catalogue(self.export_dir)).encode()
         self.max_report_bytes = max_report_bytes
         self.on_report = on_report or (lambda path: None)
         self.lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, bind_and_activate)
+
+    def listen(self):
+        """Binds the address and listens, or raises the socket's OSError (the port is taken, the address is not here)."""
+        try:
+            self.server_bind()
+            self.server_activate()
+        except OSError:
+            self.server_close()
+            raise
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

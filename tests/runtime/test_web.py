@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import REPO, assert_matches_schema, run_cli
+from conftest import REPO, assert_matches_schema, error_lines, run_cli
 
 from ddnn_tf.runtime import web
 
@@ -160,6 +160,69 @@ def test_serve_benchmark_bad_input_is_one_line(tmp_path):
     (tmp_path / "export_web").mkdir()
     result = run_cli("ddnn_tf.serve_benchmark", f"--workdir={tmp_path}", f"--litert_dir={tmp_path / 'none'}")
     assert result.returncode == 2 and "LiteRT.js is not in" in result.stderr and "npm install --prefix" in result.stderr
+
+
+TINY_FILE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
+
+
+def _damaged(folder, name, content):
+    """``folder`` with one tiny valid file and its test images, then ``name`` replaced by ``content`` (None: deleted)."""
+    folder.mkdir()
+    shutil.copy(TINY_FILE, folder / TINY_FILE.name)
+    (folder / "test_images.bin").write_bytes(bytes(2 * 32 * 32 * 3))
+    (folder / "test_labels.bin").write_bytes(bytes(2 * 4))
+    (folder / "test_images.json").write_text(json.dumps({"count": 2, "height": 32, "width": 32, "channels": 3,
+                                                         "images": "test_images.bin", "labels": "test_labels.bin"}))
+    if content is None:
+        (folder / name).unlink()
+    else:
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def _fake_litert(tmp_path):
+    """The files check_litert_dir looks for, so that what a test refuses is the export folder."""
+    litert = tmp_path / "litert"
+    for module in ("core/dist/index.js", "wasm-utils/dist/index.js", "core/wasm/x"):
+        (litert / module).parent.mkdir(parents=True, exist_ok=True)
+        (litert / module).write_text("")
+    return litert
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("test_images.bin", None, "{dir}/test_images.bin does not exist, but {dir}/test_images.json names it"),
+    ("test_labels.bin", bytes(3 * 4), "{dir}/test_labels.bin holds 3 labels, not 2"),
+    ("test_images.json", b"{", "test image description {dir}/test_images.json is unreadable or corrupt"),
+    ("test_images.json", b"[1, 2]", "test image description {dir}/test_images.json must be an object with"),
+    ("test_images.json", json.dumps({"count": 2, "height": 32, "width": 32, "channels": 3, "images": "../x.bin",
+                                     "labels": "test_labels.bin"}).encode(),
+     "test image description {dir}/test_images.json names '../x.bin'; it must name a .bin file beside it"),
+    ("resnet8_width025_int8.json", b"[]", "metadata {dir}/resnet8_width025_int8.json must hold a JSON object"),
+    ("resnet8_width025_int8.json", json.dumps({"depth": 8, "sha256": "0" * 64}).encode(),
+     "metadata {dir}/resnet8_width025_int8.json describes another file than resnet8_width025_int8.tflite"),
+])
+def test_serve_benchmark_names_the_damaged_file_of_its_folder(tmp_path, name, content, message):
+    """A folder a killed or partial copy left: one line naming the file, never "cannot listen" or a traceback."""
+    folder = _damaged(tmp_path / "export_web", name, content)
+    litert = _fake_litert(tmp_path)
+    result = run_cli("ddnn_tf.serve_benchmark", f"--export_dir={folder}", f"--litert_dir={litert}", "--port=0")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], "one line"
+    assert result.stderr.startswith(f"error: {message.format(dir=folder)}"), result.stderr
+
+
+def test_serve_benchmark_on_a_taken_port_says_it_cannot_listen(tmp_path):
+    import socket
+
+    folder = _damaged(tmp_path / "export_web", "test_labels.bin", bytes(2 * 4))  # nothing damaged
+    litert = _fake_litert(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("ddnn_tf.serve_benchmark", f"--export_dir={folder}", f"--litert_dir={litert}", f"--port={port}")
+    assert result.returncode == 2
+    assert error_lines(result) == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"], result.stderr
 
 
 def test_network_address_is_one_of_this_machine_s_addresses():
