@@ -3,7 +3,8 @@
 Any device with a browser opens the page; it times every file with LiteRT.js
 (WebAssembly, with threads when the page is cross-origin isolated, or WebGPU
 when the browser has an adapter), checks its outputs on the run's test
-images against the Python LiteRT interpreter's, and posts a
+images against the Python LiteRT interpreter's (flagging a file whose logits
+differ by more than ``FLOAT32_TOLERANCE``), and posts a
 ``ddnn_tf.benchmark/1`` report, which is written into the export folder it
 serves (``<workdir>/export_web`` by default), one file per device. Needs no
 TensorFlow.

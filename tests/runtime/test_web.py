@@ -92,6 +92,7 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
     assert saved, "the page posted no report"
     report = json.loads(saved[0].read_text())
     assert_matches_schema("benchmark", report)
+    entries = {entry["file"]: entry for entry in json.loads(server.catalogue)["files"]}
     assert saved[0].name.startswith(web.REPORT_PREFIX) and saved[0].parent == server.export_dir
     assert report["device"]["kind"] == "browser" and "LiteRT.js 2.5.3 (wasm, threads)" == report["device"]["runtime"]
     timed = {(r["file"], r["threads"]) for r in report["results"]}
@@ -105,6 +106,7 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
     assert "export it with python -m ddnn_tf.export_tflite --target web" in problems["phone_depth20_int8.tflite"]
     assert "gone.tflite is missing: the server answered HTTP 404" == problems["gone.tflite"]
     assert problems["notes.tflite"].startswith("notes.tflite cannot run here: ")
+    assert problems["notes.tflite"].endswith(f"(the host's LiteRT: {entries['notes.tflite']['problem']})")
     # Beside the host's figures: one table with the runtime as a column.
     host = run_cli("ddnn_tf.benchmark", server.export_dir / "resnet32_depth20_int8.tflite", "--threads=1",
                    "--runs=10", f"--out={tmp_path}")

@@ -48,6 +48,14 @@ async function chooseAccelerator() {
   }
 }
 
+// What ran a compiled file, which is not always what was asked for: without JSPI (this page loads LiteRT.js
+// without it) a file WebGPU cannot wholly take is compiled again for wasm, and with JSPI it is split between
+// the two, which isFullyAccelerated tells.
+function acceleratorOf(model) {
+  const used = model.options.accelerator;
+  return used !== 'wasm' && !model.isFullyAccelerated ? `${used}+wasm` : used;
+}
+
 async function outputOf(model, pixels, shape) {
   const input = new Tensor(pixels, shape);
   const outputs = await model.run(input);
@@ -89,7 +97,7 @@ async function timeFile(entry, bytes, threads, accelerator, test) {
       init_ms: initMs, first_run_ms: firstMs, warmup_runs: WARMUP, runs: RUNS, ...summarize(timings), io_ms: null,
       process_peak_rss_mb: null, file_bytes: entry.bytes, multiply_accumulates: entry.multiply_accumulates,
       validated_accuracy: entry.validated_accuracy, accuracy: checked.accuracy ?? null, timings_ms: timings,
-      accelerator, agreement: checked.agreement ?? null,
+      accelerator: acceleratorOf(model), agreement: checked.agreement ?? null,
       max_relative_difference: checked.max_relative_difference ?? null,
     };
   } finally {
@@ -154,12 +162,16 @@ async function main() {
     test = {...catalogue.test_images, pixels};
   }
   const results = [], problems = [];
-  const problem = (file, message) => {
-    problems.push({file, message});
+  const show = message => {
     const item = document.createElement('li');
     item.className = 'problem';
     item.textContent = message;
     document.getElementById('problems').append(item);
+  };
+  // A file the page could not time: the report's problems.
+  const problem = (file, message) => {
+    problems.push({file, message});
+    show(message);
   };
   for (const entry of catalogue.files) {
     if (entry.output_dtype === 'int8') {
@@ -173,27 +185,45 @@ async function main() {
       continue;
     }
     const bytes = new Uint8Array(await answer.arrayBuffer());
+    // The host's interpreter could not read it either: said beside what the browser makes of it.
+    const hostProblem = entry.problem ? ` (the host's LiteRT: ${entry.problem})` : '';
     for (const threads of threadCounts) {
       status(`${entry.file}, ${threads} thread(s): loading`);
       try {
         const result = await timeFile(entry, bytes, threads, accelerator, test);
         results.push(result);
-        row('results', [entry.file, accelerator, threads, result.median_ms.toFixed(3), result.p90_ms.toFixed(3),
+        // Outputs further from the host's than the export allows its float32 files: shown, and kept in the
+        // report's agreement and max_relative_difference.
+        const mismatch = result.max_relative_difference !== null &&
+            result.max_relative_difference > catalogue.float32_tolerance;
+        row('results', [entry.file, result.accelerator, threads, result.median_ms.toFixed(3), result.p90_ms.toFixed(3),
                         result.accuracy === null ? '-' : `${(100 * result.accuracy).toFixed(2)} %`,
-                        result.agreement === null ? '-' : `${(100 * result.agreement).toFixed(1)} %`]);
+                        result.agreement === null ? '-' : `${(100 * result.agreement).toFixed(1)} %`],
+            mismatch ? 'problem' : '');
+        if (mismatch) {
+          show(`${entry.file} on ${result.accelerator}, ${threads} thread(s): logits differ from the host LiteRT's ` +
+               `by ${result.max_relative_difference.toExponential(2)} relative (tolerance ` +
+               `${catalogue.float32_tolerance}); ${(100 * result.agreement).toFixed(1)} % same top-1`);
+        }
+        if (hostProblem && threads === threadCounts[0]) {
+          show(`${entry.file} ran here, but its outputs are not checked${hostProblem}`);
+        }
       } catch (error) {
         const text = String(error.message || error);
         problem(entry.file, `${entry.file} cannot run here: ${text.includes('INT8') ?
-            'its int8 input or output is not supported by LiteRT.js; export it with --target web' : text}`);
+            'its int8 input or output is not supported by LiteRT.js; export it with --target web' : text}` +
+            hostProblem);
         break;
       }
     }
   }
+  // What ran the files, for the device's runtime: the accelerator asked for when none ran.
+  const ran = [...new Set(results.map(r => r.accelerator))].join(', ') || accelerator;
   plot(results);
   const report = {
     schema: 'ddnn_tf.benchmark/1', created: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     device: {name: deviceName(), kind: 'browser', machine: navigator.platform || null, system: navigator.userAgent,
-             runtime: `LiteRT.js ${catalogue.litert_version} (${accelerator}${isolated ? ', threads' : ''})`,
+             runtime: `LiteRT.js ${catalogue.litert_version} (${ran}${isolated ? ', threads' : ''})`,
              cores: navigator.hardwareConcurrency || null},
     results, problems,
   };
