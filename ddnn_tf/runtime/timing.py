@@ -39,11 +39,19 @@ def complete(result):
     return {**result, **summarize(timings)} if timings else result
 
 
-def _peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+def _process_peak_rss_mb():
+    """The peak resident memory of this whole process so far (Linux's VmHWM), or None off Linux.
+
+    VmHWM only rises: a row's figure is the largest of every file timed
+    before it and of everything else the process did, not its file's own.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # no /proc: the schema allows null
+        pass
     return None
 
 
@@ -145,7 +153,7 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
                     "quantize": info.get("quantize"),
                     "threads": count,
                     **timing,
-                    "process_peak_rss_mb": _peak_rss_mb(),
+                    "process_peak_rss_mb": _process_peak_rss_mb(),
                     "file_bytes": len(flatbuffer),
                     "multiply_accumulates": info.get("multiply_accumulates"),
                     "validated_accuracy": info.get("tflite_accuracy"),
