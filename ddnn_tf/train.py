@@ -9,7 +9,9 @@ default is ``mnist_resnet34``, from any folder.
 
 Any config value can be overridden with ``--config.key=value``. Running the
 same command again after an interruption resumes from the last completed
-epoch. Ends with the per-depth results table of ``python -m ddnn_tf.evaluate``.
+epoch; a changed config is refused, but for the keys that change no training
+(data.eval_examples, bn_recalibration_batches, tpu, cluster_timeout_s). Ends
+with the per-depth results table of ``python -m ddnn_tf.evaluate``.
 """
 
 from absl import flags

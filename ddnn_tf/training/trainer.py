@@ -8,9 +8,11 @@ A run's workdir holds:
 Training again in the same workdir after an interruption resumes from the
 last completed epoch, with the batches an uninterrupted run would have
 seen, and stops at the configured epoch count; one training at a time holds
-a workdir.
+a workdir, and it must be given the config the run holds
+(``check_same_config``).
 """
 
+import json
 import shutil
 import sys
 
@@ -113,6 +115,53 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
     return model
 
 
+# The keys a resumed run may change: where the TPU is, how long to wait for a cluster, and how much
+# evaluation scores once training ends. None of them changes the weights, the batches, or the images
+# held out for validation; every other key does (data paths too: they may name other images).
+CHANGEABLE_ON_RESUME = frozenset({"tpu", "cluster_timeout_s", "data.eval_examples", "bn_recalibration_batches"})
+
+
+def check_same_config(run, config):
+    """Raises a UsageError, before anything is rewritten, unless ``config`` is the one ``run`` (a ``Run``) trains.
+
+    A resumed run takes its model, optimizer and objective from the
+    checkpoint, so most changed keys would go unused while ``run.json``
+    claimed them, and others would change the run midway: another seed holds
+    out images that earlier epochs trained on, more epochs find the restored
+    learning-rate schedule already at zero.
+    """
+    held = (run.config["mode"], run.config["model"]["arch"])
+    if held != (config.mode, config.model.arch):
+        raise errors.UsageError(
+            f"{run.workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
+            "use another --workdir"
+        )
+    # A run written before a key existed trained with its default.
+    stored = {**_leaves(run_config.base_config().to_dict()), **_leaves(run.config)}
+    wanted = _leaves(config.to_dict())
+    changed = sorted(key for key in (stored.keys() | wanted.keys()) - CHANGEABLE_ON_RESUME
+                     if stored.get(key) != wanted.get(key))
+    if changed:
+        differences = "; ".join(f"{key}: {json.dumps(stored.get(key))} in its run.json, "
+                                f"{json.dumps(wanted.get(key))} in this command" for key in changed)
+        raise errors.UsageError(
+            f"{run.workdir} holds a run of another config ({differences}); "
+            "to resume it use the same config, or use another --workdir"
+        )
+
+
+def _leaves(config_dict):
+    """``{"data.batch_size": 64, ...}``: a nested config dict's values as run.json holds them (tuples as lists)."""
+    def walk(tree, prefix):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield prefix + key, value
+
+    return dict(walk(json.loads(json.dumps(config_dict)), ""))
+
+
 def train(config, workdir):
     """Trains as ``config`` says in ``workdir``; returns whether this process wrote the run (``distributed.is_chief``).
 
@@ -123,12 +172,7 @@ def train(config, workdir):
     run_config.check(config)
     run = Run(workdir)
     if run.exists():
-        held = (run.config["mode"], run.config["model"]["arch"])
-        if held != (config.mode, config.model.arch):
-            raise errors.UsageError(
-                f"{workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
-                "use another --workdir"
-            )
+        check_same_config(run, config)
     check_resumable(run)
     strategy = distributed.make_strategy(config)
     files.writable_dir(run.workdir, "workdir")

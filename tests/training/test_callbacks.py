@@ -15,6 +15,7 @@ from conftest import (
     build_tiny,
     compile_tiny,
     run_cli,
+    tiny_run_config,
     tiny_run_flags,
     train_digits,
 )
@@ -87,7 +88,7 @@ def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_inta
     workdir = tmp_path / "w"
     checkpoints = workdir / "checkpoints"
     checkpoints.mkdir(parents=True)
-    (workdir / "run.json").write_text(json.dumps({"config": {"mode": "ekd", "model": {"arch": "resnet32"}}}))
+    (workdir / "run.json").write_text(json.dumps({"config": tiny_run_config(epochs=3).to_dict()}))
     with zipfile.ZipFile(checkpoints / "epoch_1.keras", "w") as archive:
         archive.writestr("config.json", "{}")
     whole = (checkpoints / "epoch_1.keras").read_bytes()

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from conftest import (
     build_tiny,
     error_lines,
     run_cli,
+    tiny_run_config,
     tiny_run_flags,
     train_digits,
 )
@@ -208,6 +210,64 @@ def test_resuming_a_run_with_another_arch_is_refused(mode_runs, tmp_path):
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**{"model.arch": "resnet56"}), f"--workdir={mode_runs / 'ekd'}")
     assert result.returncode == 2
     assert "holds a run of ekd resnet32, not ekd resnet56; use another --workdir" in result.stderr
+
+
+def _tree(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("change,difference", [
+    ({"seed": 1}, "seed: 0 in its run.json, 1 in this command"),
+    ({"epochs": 3}, "epochs: 1 in its run.json, 3 in this command"),
+])
+@pytest.mark.slow
+def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run, tmp_path, change, difference):
+    workdir = tmp_path / "run"
+    shutil.copytree(ekd_run, workdir)
+    record, before = (workdir / "run.json").read_bytes(), _tree(workdir)
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**change), f"--workdir={workdir}")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result) == [f"error: {workdir} holds a run of another config ({difference}); "
+                                   "to resume it use the same config, or use another --workdir"], result.stderr
+    assert (workdir / "run.json").read_bytes() == record
+    assert _tree(workdir) == before
+
+
+@pytest.mark.slow
+def test_the_unchanged_command_is_accepted_on_its_own_run(ekd_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(ekd_run, workdir)
+    record = json.loads((workdir / "run.json").read_text())
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(), f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    assert "top1" in result.stdout
+    assert json.loads((workdir / "run.json").read_text())["config"] == record["config"]
+
+
+def test_only_keys_that_change_no_training_may_differ_on_resume(tmp_path):
+    from ddnn_tf.training import trainer
+
+    stored = tiny_run_config().to_dict()
+    del stored["ekd"]["subnets_start"]  # as if written before the key existed: it had its default
+    files.write_json(tmp_path / "run.json", {"config": stored})
+    run = Run(tmp_path)
+    trainer.check_same_config(run, tiny_run_config())
+    trainer.check_same_config(run, tiny_run_config(**{
+        "data.eval_examples": 100, "bn_recalibration_batches": 5, "cluster_timeout_s": 10.0, "tpu": "10.0.0.2:8470",
+    }))
+    for key, value, shown in [
+        ("ekd.subnets_start", 0.5, "0.0 in its run.json, 0.5"),
+        ("data.validation_examples", 100, "500 in its run.json, 100"),
+        ("data.archive", "/elsewhere.tar.gz", '"" in its run.json, "/elsewhere.tar.gz"'),
+        ("data.batch_size", 32, "64 in its run.json, 32"),
+        ("model.depths", (20, 32), "[] in its run.json, [20, 32]"),
+        ("optimizer.learning_rate", 0.01, "0.002 in its run.json, 0.01"),
+        ("precision", "mixed_bfloat16", '"float32" in its run.json, "mixed_bfloat16"'),
+        ("precise_bn_batches", 5, "0 in its run.json, 5"),
+        ("strategy", "mirrored", '"default" in its run.json, "mirrored"'),
+    ]:
+        with pytest.raises(errors.UsageError, match=re.escape(f"({key}: {shown} in this command)")):
+            trainer.check_same_config(run, tiny_run_config(**{key: value}))
 
 
 def test_xla_is_left_to_keras_auto_on_for_a_gpu_off_on_this_cpu(monkeypatch):
