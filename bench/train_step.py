@@ -43,11 +43,26 @@ def ekd_model(arch, bn, image_shape=(32, 32, 3)):
     return trainer.build_model(config, info)
 
 
-def step_function(model):
+def step_function(model, jit_compile=False):
     """A compiled training step of ``model`` on a fixed batch."""
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit_compile)
     model.make_train_function()
     return model.train_function
+
+
+def median_step_seconds(steps, iterator, repeats):
+    """``{name: median seconds}`` of each step, after two warm-up calls, timed interleaved."""
+    for step in steps.values():  # trace and warm up
+        for _ in range(2):
+            step(iterator)
+    timings = {name: [] for name in steps}
+    for _ in range(repeats):  # interleaved, so drift in machine load hits every candidate
+        for name, step in steps.items():
+            start = time.perf_counter()
+            logs = step(iterator)
+            float(np.asarray(logs["loss"]))
+            timings[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def main():
@@ -74,18 +89,7 @@ def main():
     for depth in depths:
         candidates[f"alone_{depth}"] = ddnn_tf.build_ddnn(f"resnet{depth}", 10, shape, depths=(depth,))
     steps = {name: step_function(model) for name, model in candidates.items()}
-    iterator = iter(batch)
-    for step in steps.values():  # trace and warm up
-        for _ in range(2):
-            step(iterator)
-    timings = {name: [] for name in steps}
-    for _ in range(args.repeats):  # interleaved, so drift in machine load hits every candidate
-        for name, step in steps.items():
-            start = time.perf_counter()
-            logs = step(iterator)
-            float(np.asarray(logs["loss"]))
-            timings[name].append(time.perf_counter() - start)
-    median = {name: statistics.median(values) for name, values in timings.items()}
+    median = median_step_seconds(steps, iter(batch), args.repeats)
     alone_sum = sum(median[f"alone_{d}"] for d in depths)
     full_alone = median[f"alone_{depths[-1]}"]
     rows = [
