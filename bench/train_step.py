@@ -65,21 +65,32 @@ def median_step_seconds(steps, iterator, repeats):
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+IMAGE_SHAPE = (32, 32, 3)
+
+
+def parse_step_flags(doc, out):
+    """The flags of a step benchmark (``--arch --batch --repeats --out``), with ``--out``'s folder made writable."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--arch", default="resnet56")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="bench/results/train_step.json")
+    parser.add_argument("--out", default=out)
     args = parser.parse_args()
-    out = Path(args.out)
-    files.writable_dir(out.parent)
+    files.writable_dir(Path(args.out).parent)
+    return args
 
+
+def fixed_batch(size):
+    """An iterator repeating one seeded batch of random 32x32x3 images and labels."""
     keras.utils.set_random_seed(0)
-    shape = (32, 32, 3)
-    images = tf.random.normal((args.batch, *shape))
-    labels = tf.random.uniform((args.batch,), 0, 10, tf.int32)
-    batch = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    images = tf.random.normal((size, *IMAGE_SHAPE))
+    labels = tf.random.uniform((size,), 0, 10, tf.int32)
+    return iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
+
+
+def main():
+    args = parse_step_flags(__doc__, "bench/results/train_step.json")
+    batch, shape = fixed_batch(args.batch), IMAGE_SHAPE
     candidates = {
         "ekd_shared_bn": ekd_model(args.arch, "shared", shape),
         "ekd_private_bn": ekd_model(args.arch, "private", shape),
@@ -89,7 +100,7 @@ def main():
     for depth in depths:
         candidates[f"alone_{depth}"] = ddnn_tf.build_ddnn(f"resnet{depth}", 10, shape, depths=(depth,))
     steps = {name: step_function(model) for name, model in candidates.items()}
-    median = median_step_seconds(steps, iter(batch), args.repeats)
+    median = median_step_seconds(steps, batch, args.repeats)
     alone_sum = sum(median[f"alone_{d}"] for d in depths)
     full_alone = median[f"alone_{depths[-1]}"]
     rows = [
@@ -111,7 +122,7 @@ def main():
         print(f"{row['step']:<18} {row['ms']:>9} {row['images_per_s']:>9}")
     for key, value in summary.items():
         print(f"{key}: {value}")
-    files.write_json(out, {"arch": args.arch, "depths": list(depths), "batch": args.batch, "repeats": args.repeats,
+    files.write_json(args.out, {"arch": args.arch, "depths": list(depths), "batch": args.batch, "repeats": args.repeats,
                         "tensorflow": tf.__version__, "rows": rows, "summary": summary})
 
 

@@ -10,33 +10,17 @@ repeats on one fixed batch, after warm-up), and prints both. The trainer leaves
 present; this measures what that choice is worth on a CPU.
 """
 
-import argparse
-from pathlib import Path
-
-import keras
 import tensorflow as tf
-from train_step import ekd_model, median_step_seconds, step_function
+from train_step import IMAGE_SHAPE, ekd_model, fixed_batch, median_step_seconds, parse_step_flags, step_function
 
 from ddnn_tf import files
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet56")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="bench/results/xla_step.json")
-    args = parser.parse_args()
-    out = Path(args.out)
-    files.writable_dir(out.parent)
-
-    keras.utils.set_random_seed(0)
-    shape = (32, 32, 3)
-    images = tf.random.normal((args.batch, *shape))
-    labels = tf.random.uniform((args.batch,), 0, 10, tf.int32)
-    batch = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    steps = {f"jit_compile={jit}": step_function(ekd_model(args.arch, "path", shape), jit) for jit in (False, True)}
-    median = median_step_seconds(steps, iter(batch), args.repeats)
+    args = parse_step_flags(__doc__, "bench/results/xla_step.json")
+    batch = fixed_batch(args.batch)  # seeds the models' initial weights too
+    steps = {f"jit_compile={jit}": step_function(ekd_model(args.arch, "path", IMAGE_SHAPE), jit) for jit in (False, True)}
+    median = median_step_seconds(steps, batch, args.repeats)
     rows = [
         {"step": name, "ms": round(1e3 * seconds, 1), "images_per_s": round(args.batch / seconds, 1)}
         for name, seconds in median.items()
@@ -48,8 +32,8 @@ def main():
     for row in rows:
         print(f"{row['step']:<18} {row['ms']:>9} {row['images_per_s']:>9}")
     print(f"XLA step time over plain: {xla_over_plain}")
-    files.write_json(out, {"arch": args.arch, "batch": args.batch, "repeats": args.repeats,
-                           "tensorflow": tf.__version__, "rows": rows, "xla_over_plain": xla_over_plain})
+    files.write_json(args.out, {"arch": args.arch, "batch": args.batch, "repeats": args.repeats,
+                                "tensorflow": tf.__version__, "rows": rows, "xla_over_plain": xla_over_plain})
 
 
 if __name__ == "__main__":
