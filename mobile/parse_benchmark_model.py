@@ -171,7 +171,7 @@ def build_report(runs, device):
         except BenchmarkOutputError as error:
             raise BenchmarkOutputError(f"{log}: {error}") from None
         meta_path = tflite.with_suffix(".json")
-        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+        metadata = read_metadata(meta_path) if meta_path.is_file() else None
         # A killed export can leave a new .tflite beside an old .json, whose depth and cost are another file's.
         if metadata and metadata.get("sha256") not in (None, hashlib.sha256(tflite.read_bytes()).hexdigest()):
             raise ValueError(f"{meta_path} describes another file than {tflite.name} (its sha256 differs): "
@@ -183,6 +183,17 @@ def build_report(runs, device):
         "device": device,
         "results": results,
     }
+
+
+def read_metadata(path):
+    """An export's .json, or a ValueError naming the file."""
+    try:
+        metadata = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not an export's metadata (unreadable JSON: {error})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path} is not an export's metadata (a JSON object)")
+    return metadata
 
 
 def write_json(path, data):

@@ -111,6 +111,20 @@ def test_a_json_written_for_another_file_is_refused(tmp_path):
     assert report["results"][0]["depth"] == 20
 
 
+@pytest.mark.parametrize("text, problem", [('{"depth": ', "unreadable JSON"), ("[1, 2]", "a JSON object")])
+def test_a_corrupt_json_beside_the_file_is_one_error_naming_it(tmp_path, capsys, text, problem):
+    tflite = tmp_path / "resnet32_depth20_int8.tflite"
+    tflite.write_bytes(b"\0" * 100)
+    tflite.with_suffix(".json").write_text(text)
+    runs = tmp_path / "runs.tsv"
+    runs.write_text(f"{MOBILE_TESTDATA / 'benchmark_model_cpu.txt'}\t{tflite}\tserving_default\t1\n")
+    out = tmp_path / "benchmark.json"
+    assert parse_benchmark_model.main(["--runs", str(runs), "--out", str(out), "--device_name", "phone"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {tflite.with_suffix('.json')} is not an export's metadata") and problem in error
+    assert error.count("\n") == 1 and not out.exists()
+
+
 def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     script = MOBILE / "benchmark_on_device.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
