@@ -63,8 +63,9 @@ def check(data):
     if data.image_size < 0:
         raise UsageError(f"data.image_size must be 0 (the native size) or a positive count of pixels, got {data.image_size}")
     for key in ("validation_fraction", "eval_fraction"):
-        if not 0 < data[key] < 1:
-            raise UsageError(f"data.{key} must be between 0 and 1, got {data[key]}")
+        # At most 0.99: tensorflow-datasets slices whole percents, and holding out more leaves nothing to train on.
+        if not 0 < data[key] <= 0.99:
+            raise UsageError(f"data.{key} must be above 0 and at most 0.99, got {data[key]}")
     if data.eval_split not in ("validation", "test") and data.name in sources.SPLIT_SIZES:
         raise UsageError(f"unknown eval_split {data.eval_split!r} for {data.name}; valid choices: validation, test")
     if data.name in sources.SPLIT_SIZES:

@@ -98,8 +98,9 @@ def test_folder_dataset_holds_out_seeded_eval_and_validation_sets(tmp_path):
         ({"name": "oxford_flowers102", "eval_split": "test"},
          "oxford_flowers102's images vary in size: set --config.data.image_size"),
         ({"image_size": -5}, "data.image_size must be 0 (the native size) or a positive count of pixels, got -5"),
-        ({"validation_fraction": 1.0}, "data.validation_fraction must be between 0 and 1, got 1.0"),
-        ({"eval_fraction": 0.0}, "data.eval_fraction must be between 0 and 1, got 0.0"),
+        ({"validation_fraction": 1.0}, "data.validation_fraction must be above 0 and at most 0.99, got 1.0"),
+        ({"validation_fraction": 0.995}, "data.validation_fraction must be above 0 and at most 0.99, got 0.995"),
+        ({"eval_fraction": 0.0}, "data.eval_fraction must be above 0 and at most 0.99, got 0.0"),
     ],
 )
 def test_bad_data_configs(changes, message):
