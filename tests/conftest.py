@@ -175,6 +175,11 @@ def tiny_run_flags(**changes):
     return ["--config", str(MNIST_CONFIG), *(f"--config.{key}={value}" for key, value in overrides.items())]
 
 
+def file_tree(root):
+    """Every path under ``root`` with its size (-1 for a folder): equal trees mean nothing was added, removed or resized."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
+
+
 def run_cli(module, *args, timeout=600, env=None, cwd=REPO):
     """Runs ``python -m module args`` (from the repository unless ``cwd``), capturing its output;
     ``env`` adds variables."""

@@ -140,18 +140,22 @@ def load_stored(data, seed, role="eval", stored=None):
     """
     statistics = (tuple(stored["mean"]), tuple(stored["std"])) if stored else None
     train, held_out, info = load(data, seed=seed, role=role, statistics=statistics)
-    expected = (stored or {}).get("source") or {}
-    if expected.get("validation_sha256") and info.source.get("validation_sha256") != expected["validation_sha256"]:
+    check_same_held_out(data, (stored or {}).get("source") or {}, info.source)
+    return train, held_out, info
+
+
+def check_same_held_out(data, expected, source):
+    """Raises a UsageError unless ``source`` (a ``DataInfo.source``) holds out the images ``expected`` recorded."""
+    if expected.get("validation_sha256") and source.get("validation_sha256") != expected["validation_sha256"]:
         raise UsageError(
-            f"the {data['name']} images at hand ({info.source.get('kind')}) split off other validation images than "
+            f"the {data['name']} images at hand ({source.get('kind')}) split off other validation images than "
             "the run did: use the same source it trained on"
         )
-    if expected.get("files_sha256") and info.source.get("files_sha256") != expected["files_sha256"]:
+    if expected.get("files_sha256") and source.get("files_sha256") != expected["files_sha256"]:
         raise UsageError(
             f"folder {data['directory']} no longer holds the files the run split ({expected['files']} then, "
-            f"{info.source['files']} now), so its held-out images would differ: restore the folder the run trained on"
+            f"{source['files']} now), so its held-out images would differ: restore the folder the run trained on"
         )
-    return train, held_out, info
 
 
 def take_examples(dataset, count):

@@ -152,7 +152,7 @@ class PreciseBN(keras.callbacks.Callback):
 
 
 class LossBecameNaN(RuntimeError):
-    """Raised by ``StopOnNaN``: the loss became NaN (or infinite) at ``batch`` of ``epoch`` (counted from 1)."""
+    """Raised by ``StopOnNaN``: the loss became NaN (or infinite) at ``batch`` of ``epoch`` (both counted from 1)."""
 
     def __init__(self, epoch, batch, loss):
         super().__init__(f"the loss became {loss} at batch {batch} of epoch {epoch}")
@@ -175,4 +175,4 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise LossBecameNaN(self.epoch + 1, batch, "NaN" if math.isnan(float(loss)) else "infinite")
+            raise LossBecameNaN(self.epoch + 1, batch + 1, "NaN" if math.isnan(float(loss)) else "infinite")

@@ -105,11 +105,14 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
                 verbose=1 if sys.stdout.isatty() else 2,
             )
         except LossBecameNaN as diverged:
-            held = f"epoch {diverged.epoch - 1}" if diverged.epoch > 1 else "no epoch"
-            # Another workdir: this one's run.json holds the config that diverged, and resuming refuses a changed one.
+            # A workdir holding a finished epoch resumes only its own config; one holding none starts over.
+            if diverged.epoch > 1:
+                held, where = f"epoch {diverged.epoch - 1}", "in another --workdir"
+            else:
+                held, where = "no epoch", "and train again"
             raise errors.CommandFailed(
                 f"{diverged}; that epoch was not saved ({run.checkpoints(depth)} holds {held}). "
-                "Lower --config.optimizer.learning_rate or use float32, in another --workdir"
+                f"Lower --config.optimizer.learning_rate or use float32, {where}"
             ) from None
     files.save_model(model, write_to.model_file(depth))
     return model
@@ -162,6 +165,11 @@ def _leaves(config_dict):
     return dict(walk(json.loads(json.dumps(config_dict)), ""))
 
 
+def has_trained(run):
+    """Whether ``run`` (a ``Run``) holds at least one finished epoch to resume from."""
+    return any(read_state(checkpoints) for checkpoints in run.all_checkpoints())
+
+
 def train(config, workdir):
     """Trains as ``config`` says in ``workdir``; returns whether this process wrote the run (``distributed.is_chief``).
 
@@ -171,7 +179,7 @@ def train(config, workdir):
     """
     run_config.check(config)
     run = Run(workdir)
-    if run.exists():
+    if has_trained(run):  # with nothing trained yet, a new config simply starts over
         check_same_config(run, config)
     check_resumable(run)
     strategy = distributed.make_strategy(config)
@@ -195,6 +203,8 @@ def _train_in(config, run, write_to, strategy):
     keras.mixed_precision.set_dtype_policy(config.precision)
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
     first_epoch, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
+    if has_trained(run):  # the same config may still read other files than the run trained on
+        pipeline.check_same_held_out(config.data, run.data.get("source") or {}, info.source)
     batches_per_epoch = int(first_epoch.cardinality())
     write_to.write_record(config, info, {"ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__})
 

@@ -163,6 +163,12 @@ def test_later_stages_hold_out_exactly_what_a_seeded_folder_run_held_out(tmp_pat
     assert {x.tobytes() for x in pipeline.take_examples(other, 100)[0]} != {x.tobytes() for x in eval_images}
     # Pixels, as the model and every exported file take them.
     assert eval_images.min() >= 0 and eval_images.max() <= 255 and np.array_equal(eval_images, np.round(eval_images))
+    # Training again in the workdir (a resume, here of a finished run) refuses a folder whose files changed.
+    record = run.record_file.read_bytes()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "images" / "dog" / "new.png")
+    with pytest.raises(UsageError, match=re.escape(f"folder {tmp_path / 'images'} no longer holds the files the run split")):
+        trainer.train(config, tmp_path / "run")
+    assert run.record_file.read_bytes() == record
 
 
 def test_auto_augmentation_of_large_images_crops_them_unsquashed(tmp_path):

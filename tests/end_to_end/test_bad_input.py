@@ -1,7 +1,7 @@
 """Every bad input to a CLI: one `error:` line naming the problem, exit status 2, nothing left on disk."""
 
 import pytest
-from conftest import run_cli, tiny_run_flags
+from conftest import file_tree, run_cli, tiny_run_flags
 
 from ddnn_tf import train
 
@@ -49,10 +49,6 @@ CASES = {
 }
 
 
-def _tree(root):
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
-
-
 @pytest.fixture
 def inputs(tmp_path):
     folder = tmp_path / "inputs"
@@ -66,13 +62,13 @@ def inputs(tmp_path):
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, inputs):
     args, env, message = CASES[case]
     tmp = str(inputs)
-    before = _tree(inputs)
+    before = file_tree(inputs)
     result = run_cli(*(arg.replace("{tmp}", tmp) for arg in args), env=env)
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and message.replace("{tmp}", tmp) in lines[0], result.stderr
     assert "Traceback" not in result.stderr
-    assert _tree(inputs) == before, "a bad input left something on disk"
+    assert file_tree(inputs) == before, "a bad input left something on disk"
 
 
 def test_the_default_config_is_found_from_any_directory():

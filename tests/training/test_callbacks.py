@@ -14,6 +14,7 @@ from conftest import (
     DISTILLING,
     build_tiny,
     compile_tiny,
+    file_tree,
     run_cli,
     tiny_run_config,
     tiny_run_flags,
@@ -35,10 +36,6 @@ def _inference_and_training_mode_accuracy(model, images, labels):
 
 
 TRAIN = ["ddnn_tf.train", *tiny_run_flags(), "--workdir={tmp}/w"]
-
-
-def _tree(root):
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
 
 
 def test_progress_lines_appear_within_an_epoch(capsys):
@@ -94,7 +91,7 @@ def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_inta
     whole = (checkpoints / "epoch_1.keras").read_bytes()
     (checkpoints / "epoch_2.keras").write_bytes(whole[: len(whole) // 2])
     (checkpoints / "state.json").write_text(json.dumps({"epoch": 2, "checkpoint": "epoch_2.keras"}))
-    before = _tree(tmp_path)
+    before = file_tree(tmp_path)
     result = run_cli(*(arg.replace("{tmp}", str(tmp_path)) for arg in TRAIN), "--config.epochs=3")
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, result.stderr
@@ -102,7 +99,7 @@ def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_inta
     assert "epoch_2.keras is truncated or corrupt" in lines[0] and "File not found" not in lines[0]
     assert ('epoch_1.keras is intact: to resume from epoch_1.keras (epoch 1), write {"epoch": 1, '
             f'"checkpoint": "epoch_1.keras"}} into {checkpoints / "state.json"}') in lines[0]
-    assert _tree(tmp_path) == before
+    assert file_tree(tmp_path) == before
 
 
 def test_a_truncated_checkpoint_names_the_epoch_best_keras_holds():

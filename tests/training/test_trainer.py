@@ -17,6 +17,7 @@ from conftest import (
     REPO,
     build_tiny,
     error_lines,
+    file_tree,
     run_cli,
     tiny_run_config,
     tiny_run_flags,
@@ -143,9 +144,13 @@ def test_a_diverging_run_stops_with_a_clear_message_and_saves_nothing_of_the_bro
     assert not (tmp_path / "checkpoints" / "state.json").exists()
     assert (tmp_path / "log.csv").read_text() == "", "log.csv holds finished epochs only"
     [line] = error_lines(result)
-    assert re.fullmatch(rf"error: the loss became NaN at batch \d+ of epoch 1; that epoch was not saved "
+    assert re.fullmatch(rf"error: the loss became NaN at batch [1-9]\d* of epoch 1; that epoch was not saved "
                         rf"\({re.escape(str(tmp_path / 'checkpoints'))} holds no epoch\)\. "
-                        r"Lower --config\.optimizer\.learning_rate or use float32, in another --workdir", line), line
+                        r"Lower --config\.optimizer\.learning_rate or use float32, and train again", line), line
+    # Nothing was trained, so the same workdir takes a changed config: it diverges again rather than being refused.
+    again = run_cli("ddnn_tf.train", *tiny_run_flags(**{"optimizer.name": "sgd", "optimizer.learning_rate": 1e29}),
+                    f"--workdir={tmp_path}")
+    assert again.returncode == 1 and "the loss became NaN" in again.stderr, again.stderr
 
 
 def _digit_batches(poisoned=None):
@@ -180,7 +185,7 @@ def test_a_loss_that_becomes_nan_mid_run_leaves_the_last_complete_epoch_to_resum
     with open(run.log_file()) as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0"]
     assert not run.model_file().exists()
-    assert str(raised.value) == (f"the loss became NaN at batch 1 of epoch 2; that epoch was not saved ({checkpoints} "
+    assert str(raised.value) == (f"the loss became NaN at batch 2 of epoch 2; that epoch was not saved ({checkpoints} "
                                  "holds epoch 1). Lower --config.optimizer.learning_rate or use float32, "
                                  "in another --workdir")
 
@@ -212,10 +217,6 @@ def test_resuming_a_run_with_another_arch_is_refused(mode_runs, tmp_path):
     assert "holds a run of ekd resnet32, not ekd resnet56; use another --workdir" in result.stderr
 
 
-def _tree(root):
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
-
-
 @pytest.mark.parametrize("change,difference", [
     ({"seed": 1}, "seed: 0 in its run.json, 1 in this command"),
     ({"epochs": 3}, "epochs: 1 in its run.json, 3 in this command"),
@@ -224,13 +225,13 @@ def _tree(root):
 def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run, tmp_path, change, difference):
     workdir = tmp_path / "run"
     shutil.copytree(ekd_run, workdir)
-    record, before = (workdir / "run.json").read_bytes(), _tree(workdir)
+    record, before = (workdir / "run.json").read_bytes(), file_tree(workdir)
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**change), f"--workdir={workdir}")
     assert result.returncode == 2, result.stderr
     assert error_lines(result) == [f"error: {workdir} holds a run of another config ({difference}); "
                                    "to resume it use the same config, or use another --workdir"], result.stderr
     assert (workdir / "run.json").read_bytes() == record
-    assert _tree(workdir) == before
+    assert file_tree(workdir) == before
 
 
 @pytest.mark.slow
