@@ -65,7 +65,8 @@ def parse_depths(text, model):
             raise errors.UsageError(f"depth {part.strip()!r} is not in {model.arch} checkpoint; valid choices: {valid}, all")
         # Each depth is one file and one bundle signature: a repeat would convert twice and name a signature twice.
         if name in depths:
-            raise errors.UsageError(f"depth {name} is listed twice in --depth {text}; list each depth once")
+            raise errors.UsageError(f"depth {name} is listed twice in --depth {text}; list each depth once "
+                                    f"(valid choices: {valid}, all)")
         depths.append(name)
     return depths
 

@@ -44,7 +44,8 @@ def held_out_counts(data, count):
     if evaluation + validation >= count:
         raise UsageError(
             f"{data.directory} holds {count} images: too few to hold out {data.eval_fraction:.0%} "
-            f"for evaluation and {data.validation_fraction:.0%} for validation"
+            f"for evaluation and {data.validation_fraction:.0%} for validation: add images or lower "
+            "data.eval_fraction and data.validation_fraction"
         )
     return evaluation, validation
 

@@ -200,7 +200,8 @@ def export_depths(run, model, depths, out, options=Options()):
         choice_images, choice_labels = pipeline.take_examples(validation_data, options.eval_examples)
         choice_images = choice_images.astype(np.uint8)
         if len(choice_images) == 0:
-            raise errors.UsageError("the run's validation set is empty: --qat_epochs chooses the int8 file on it")
+            raise errors.UsageError("the run's validation set is empty, and --qat_epochs checks the QAT file and "
+                                    "chooses the int8 file on it: export without --qat_epochs")
         choice = (choice_images, choice_labels, logits_on(choice_images))
     converted = {}
     for depth in depths:

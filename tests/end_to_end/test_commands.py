@@ -66,7 +66,8 @@ def test_export_cli_then_benchmark_cli(ekd_run, tmp_path):
         (["--checkpoint=/nonexistent/model.keras"], "checkpoint /nonexistent/model.keras does not exist"),
         (["--out=/proc/ddnn_out"], "cannot write to the output directory /proc/ddnn_out"),
         (["--calibration_steps=0"], "--calibration_steps must be at least 1 for int8, got 0"),
-        (["--depth=20,20", "--bundle"], "depth 20 is listed twice in --depth 20,20; list each depth once"),
+        (["--depth=20,20", "--bundle"],
+         "depth 20 is listed twice in --depth 20,20; list each depth once (valid choices: 20, 32, all)"),
     ],
 )
 def test_export_bad_input_is_one_line_and_exit_status_2(ekd_run, tmp_path, args, message):
