@@ -14,8 +14,9 @@ AUTO_CIFAR_PIXELS = 64  # augment="auto": the cifar family up to this size, imag
 def family(augment, image_shape):
     """The family ``data.augment`` names for images of ``image_shape``, "auto" resolved.
 
-    Sources resolve it before decoding: the imagenet family crops from the
-    images as they are, the others take them resized to ``image_shape``.
+    The pipeline picks its transforms by it, and the sources that decode
+    files pick by it too: the imagenet family crops from the images as they
+    are, the others take them resized to ``image_shape``.
     """
     if augment == "auto":
         return "cifar" if max(image_shape[:2]) <= AUTO_CIFAR_PIXELS else "imagenet"

@@ -80,8 +80,7 @@ def load(data, seed, role):
             images, labels = resized(images.astype(np.uint8), data.image_size, labels)
             return Part(labels, images)
         train = part(train_split)
-        image_shape = train.elements.shape[1:]
-        return Splits(train, part(held_out_split), image_shape, names, source, augment.family(data.augment, image_shape))
+        return Splits(train, part(held_out_split), train.elements.shape[1:], names, source)
     image_shape = (data.image_size or shape[0], data.image_size or shape[1], 3)
     family = augment.family(data.augment, image_shape)
 
@@ -94,4 +93,4 @@ def load(data, seed, role):
             size = int(dataset.reduce(0, lambda count, _: count + 1))
         return Part(stream=dataset, size=size)
 
-    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, family, shard_by_file=True)
+    return Splits(stream(train_split), stream(held_out_split), image_shape, names, source, shard_by_file=True)

@@ -84,4 +84,4 @@ def load(data, seed, role):
     else:
         def part(indices):
             return Part(labels[indices], paths[indices], fetch=decode)
-    return Splits(part(train), part(held), image_shape, tuple(classes), source, family)
+    return Splits(part(train), part(held), image_shape, tuple(classes), source)

@@ -108,7 +108,7 @@ def load(data, seed=0, role="eval", statistics=None, epochs=(0, 1)):
     image_shape = splits.image_shape
     mean, std = (statistics or KNOWN_STATISTICS.get(data.name) or splits.statistics
                  or _statistics(splits.train, image_shape))
-    family = splits.family
+    family = augment.family(data.augment, image_shape)
     info = DataInfo(data.name, len(splits.label_names), image_shape, tuple(mean), tuple(std),
                     tuple(splits.label_names), splits.source)
 

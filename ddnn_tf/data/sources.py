@@ -75,12 +75,10 @@ def load(data, seed, role):
         return catalog.load(data, seed, role)
     held_out_split = data.eval_split if role == "eval" else "validation"
     arrays = {split: resized(images, data.image_size, labels) for split, (images, labels) in arrays.items()}
-    image_shape = arrays["train"][0].shape[1:]
     return Splits(
         train=Part(arrays["train"][1], arrays["train"][0]),
         held_out=Part(arrays[held_out_split][1], arrays[held_out_split][0]),
-        image_shape=image_shape, label_names=tuple(names), source=source,
-        family=augment.family(data.augment, image_shape), statistics=statistics,
+        image_shape=arrays["train"][0].shape[1:], label_names=tuple(names), source=source, statistics=statistics,
     )
 
 

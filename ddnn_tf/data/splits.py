@@ -37,7 +37,6 @@ class Splits:
     image_shape: tuple
     label_names: tuple
     source: dict
-    family: str  # of augmentation (``augment.family``), "auto" resolved
     statistics: Optional[tuple] = None
     shard_by_file: bool = False
 
