@@ -8,7 +8,7 @@ The files and their ``.json`` metadata are written as one set
 while it is renamed into place can leave some new files beside old ones,
 whose checksums the manifest does not hold; the readers refuse a
 ``.tflite`` beside a ``.json`` that names another checksum
-(``ddnn_tf.runtime.describes``).
+(``ddnn_tf.runtime.read_metadata``).
 """
 
 import dataclasses
@@ -267,7 +267,7 @@ def publish(out, outputs):
     beside the rest of the old one: the manifest, written last, then still
     holds the old set's checksums, which the renamed files do not match, and
     every reader refuses a ``.tflite`` beside a ``.json`` that names another
-    checksum (``runtime.describes``). A set is complete when the manifest
+    checksum (``runtime.read_metadata``). A set is complete when the manifest
     lists it with its checksums.
     It lists what the folder holds: this set, and the entries of earlier
     exports whose files are still there unchanged (an export of depth 18

@@ -5,6 +5,6 @@ ddnn_tf.benchmark`` imports: ``pip install ai-edge-litert numpy`` is enough
 to run (``runner``) and time (``timing``) the files.
 """
 
-from ddnn_tf.runtime.runner import QUANTIZE_MODES, Runner, describes, op_names, validate
+from ddnn_tf.runtime.runner import QUANTIZE_MODES, Runner, op_names, read_metadata, validate
 
-__all__ = ["QUANTIZE_MODES", "Runner", "describes", "op_names", "validate"]
+__all__ = ["QUANTIZE_MODES", "Runner", "op_names", "read_metadata", "validate"]

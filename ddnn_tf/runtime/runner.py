@@ -1,9 +1,12 @@
 """One signature of an exported file on pixel images, with the LiteRT interpreter; accuracy against Keras."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from ddnn_tf import errors, files
 
 # The kinds of file ``python -m ddnn_tf.export_tflite --quantize`` writes; a
 # file's .json metadata names its kind.
@@ -89,17 +92,26 @@ def validate(runner, reference_logits, labels, images):
     }
 
 
-def describes(meta, flatbuffer):
-    """Whether an export's ``.json`` metadata was written for ``flatbuffer``: the sha256 it names is the file's.
+def read_metadata(path, flatbuffer):
+    """The export metadata beside the ``.tflite`` at ``path`` whose bytes are ``flatbuffer`` (None without one).
 
-    An export renames its set into place one file at a time
-    (``ddnn_tf.export.writer.publish``), so a killed one can leave a new
-    ``.tflite`` beside an old ``.json``, whose output scale and zero point
-    would decode the wrong logits. A ``.json`` that names no checksum is
-    taken as it is.
+    Raises a UsageError naming the ``.json`` when it is unreadable, not an
+    object, or written for another file: an export renames its set into place
+    one file at a time (``ddnn_tf.export.writer.publish``), so a killed one can
+    leave a new ``.tflite`` beside an old ``.json``, whose output scale and
+    zero point would decode the wrong logits. A ``.json`` that names no
+    sha256 is taken as it is.
     """
-    digest = meta.get("sha256")
-    return digest is None or digest == hashlib.sha256(flatbuffer).hexdigest()
+    meta_path = Path(path).with_suffix(".json")
+    if not meta_path.exists():
+        return None
+    meta = files.read_json(meta_path, "metadata")
+    if not isinstance(meta, dict):
+        raise errors.UsageError(f"metadata {meta_path} must hold a JSON object, as ddnn_tf.export_tflite writes it")
+    if meta.get("sha256") not in (None, hashlib.sha256(flatbuffer).hexdigest()):
+        raise errors.UsageError(f"metadata {meta_path} describes another file than {Path(path).name} (its sha256 "
+                                "differs): an export was interrupted or the files were mixed; export them again")
+    return meta
 
 
 def op_names(flatbuffer):

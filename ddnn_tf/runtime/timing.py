@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddnn_tf import errors, files, runtime
+from ddnn_tf import errors, runtime
 from ddnn_tf.plots import save_line_plot
 
 SCHEMA = "ddnn_tf.benchmark/1"
@@ -55,21 +55,6 @@ def _process_peak_rss_mb():
     return None
 
 
-def read_metadata(path, flatbuffer):
-    """The export metadata beside the ``.tflite`` at ``path`` (None without one), or a UsageError naming the
-    ``.json``: unreadable, not an object, or written for another file (``runtime.describes``)."""
-    meta_path = Path(path).with_suffix(".json")
-    if not meta_path.exists():
-        return None
-    meta = files.read_json(meta_path, "metadata")
-    if not isinstance(meta, dict):
-        raise errors.UsageError(f"metadata {meta_path} must hold a JSON object, as ddnn_tf.export_tflite writes it")
-    if not runtime.describes(meta, flatbuffer):
-        raise errors.UsageError(f"metadata {meta_path} describes another file than {Path(path).name} (its sha256 "
-                                "differs): an export was interrupted or the files were mixed; export them again")
-    return meta
-
-
 def _read_file(path):
     path = Path(path)
     if path.is_dir():
@@ -77,7 +62,7 @@ def _read_file(path):
     if not path.is_file():
         raise errors.UsageError(f"{path} does not exist; pass .tflite files written by ddnn_tf.export_tflite")
     flatbuffer = path.read_bytes()
-    meta = read_metadata(path, flatbuffer)
+    meta = runtime.read_metadata(path, flatbuffer)
     try:
         signatures = list(runtime.Runner(flatbuffer).interpreter.get_signature_list())
     except (ValueError, RuntimeError) as error:

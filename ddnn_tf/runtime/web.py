@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ddnn_tf import errors, files, runtime
-from ddnn_tf.runtime import report, timing
+from ddnn_tf.runtime import report
 
 PAGE = Path(__file__).resolve().parent / "page"
 LITERT_VERSION = "2.5.3"  # as page/package.json pins it
@@ -81,7 +81,7 @@ def catalogue(export_dir):
     entries = []
     for path in sorted(export_dir.glob("*.tflite")):
         flatbuffer = _read_bytes(path)
-        meta = timing.read_metadata(path, flatbuffer) or {}
+        meta = runtime.read_metadata(path, flatbuffer) or {}
         entry = {"file": path.name, "bytes": len(flatbuffer), "depth": meta.get("depth"),
                  "quantize": meta.get("quantize"), "multiply_accumulates": meta.get("multiply_accumulates"),
                  "validated_accuracy": meta.get("tflite_accuracy"),

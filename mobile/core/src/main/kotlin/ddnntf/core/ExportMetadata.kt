@@ -99,7 +99,7 @@ class ExportFileMetadata private constructor(
 
     /**
      * Whether this metadata was written for [model], the `.tflite`'s bytes: every sha256 it names is
-     * theirs (`ddnn_tf.runtime.describes`). An export renames its files into place one at a time, so a
+     * theirs (`ddnn_tf.runtime.read_metadata`). An export renames its files into place one at a time, so a
      * killed one can leave a new `.tflite` beside an old `.json`, whose output scale and zero point would
      * decode the wrong logits. Metadata that names no sha256 is taken as it is.
      */
