@@ -105,11 +105,9 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
                 verbose=1 if sys.stdout.isatty() else 2,
             )
         except LossBecameNaN as diverged:
-            # A workdir holding a finished epoch resumes only its own config; one holding none starts over.
-            if diverged.epoch > 1:
-                held, where = f"epoch {diverged.epoch - 1}", "in another --workdir"
-            else:
-                held, where = "no epoch", "and train again"
+            held = f"epoch {diverged.epoch - 1}" if diverged.epoch > 1 else "no epoch"
+            # A workdir holding a finished epoch, of any depth, resumes only its config; one holding none starts over.
+            where = "in another --workdir" if has_trained(run) else "and train again"
             raise errors.CommandFailed(
                 f"{diverged}; that epoch was not saved ({run.checkpoints(depth)} holds {held}). "
                 f"Lower --config.optimizer.learning_rate or use float32, {where}"
@@ -179,31 +177,32 @@ def train(config, workdir):
     """
     run_config.check(config)
     run = Run(workdir)
-    if has_trained(run):  # with nothing trained yet, a new config simply starts over
+    resuming = has_trained(run)
+    if resuming:  # with nothing trained yet, a new config simply starts over
         check_same_config(run, config)
     check_resumable(run)
     strategy = distributed.make_strategy(config)
     files.writable_dir(run.workdir, "workdir")
     if distributed.is_chief(strategy):
         with files.exclusive(run.workdir, "training"):  # one training per workdir
-            _train_in(config, run, run, strategy)
+            _train_in(config, run, run, strategy, resuming)
         return True
     scratch = Run(run.workdir / f".worker_{strategy.cluster_resolver.task_id}_tmp")
     try:
-        _train_in(config, run, scratch, strategy)
+        _train_in(config, run, scratch, strategy, resuming)
     finally:
         shutil.rmtree(scratch.workdir, ignore_errors=True)
     return False
 
 
-def _train_in(config, run, write_to, strategy):
-    """Trains from ``run``'s state, writing every file into ``write_to`` (a ``Run``)."""
+def _train_in(config, run, write_to, strategy, resuming):
+    """Trains from ``run``'s state, writing every file into ``write_to`` (a ``Run``); ``resuming``: ``has_trained``."""
     write_to.workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
     first_epoch, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
-    if has_trained(run):  # the same config may still read other files than the run trained on
+    if resuming:  # the same config may still read other files than the run trained on
         pipeline.check_same_held_out(config.data, run.data.get("source") or {}, info.source)
     batches_per_epoch = int(first_epoch.cardinality())
     write_to.write_record(config, info, {"ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__})

@@ -198,6 +198,24 @@ def test_a_loss_that_becomes_nan_mid_run_leaves_the_last_complete_epoch_to_resum
     assert all(np.isfinite(w).all() for w in _weights(run.model_file()))
 
 
+def test_a_depth_diverging_in_its_first_epoch_beside_a_trained_one_points_to_another_workdir(tmp_path):
+    """Independent mode: depth 8 finished, depth 14 diverges at once. The workdir holds a trained epoch, so a
+    changed config would be refused there: the advice is another workdir, though depth 14 saved nothing."""
+    from ddnn_tf.config import base_config
+    from ddnn_tf.training import trainer
+
+    run = Run(tmp_path)
+    run.checkpoints(8).mkdir(parents=True)
+    files.write_json(run.checkpoints(8) / "state.json", {"epoch": 1, "checkpoint": "epoch_1.keras"})
+    training_from, validation = _digit_batches(poisoned=(1, 0))
+    with pytest.raises(errors.CommandFailed) as raised:
+        trainer.fit_one(build_tiny, base_config(), run, training_from, validation, tf.distribute.get_strategy(),
+                        depth=14)
+    assert str(raised.value) == (f"the loss became NaN at batch 1 of epoch 1; that epoch was not saved "
+                                 f"({run.checkpoints(14)} holds no epoch). Lower --config.optimizer.learning_rate "
+                                 "or use float32, in another --workdir")
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_over_two_cpus_through_the_cli(tmp_path):
     result = run_cli(
