@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 MNIST_CONFIG = REPO / "configs" / "mnist_resnet56.py"
 MOBILE = REPO / "mobile"
 MOBILE_TESTDATA = MOBILE / "testdata"  # the files mobile/core's tests and the Python tests share
+TINY_TFLITE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
 SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"  # beside the checkout, where it is
 # A training run small enough for tests: ResNet-32 holding ResNet-20.
 TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500,

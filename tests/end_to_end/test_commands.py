@@ -8,12 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_matches_schema, error_lines, run_cli
+from conftest import REPO, TINY_TFLITE, assert_matches_schema, error_lines, run_cli
 
 from ddnn_tf.runtime import timing
-
-TINY_FILE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
-
 
 # Run a module as `python -m` would, with TensorFlow and Keras made unimportable.
 WITHOUT_TENSORFLOW = """
@@ -94,7 +91,7 @@ def test_benchmark_bad_input(tmp_path):
         f"error: {tmp_path} is a directory; pass the .tflite files in it, e.g. {tmp_path}/*.tflite"]
     # A killed export can leave a new .tflite beside the old .json, whose output scale would decode it wrongly.
     mixed = tmp_path / "mixed.tflite"
-    mixed.write_bytes(TINY_FILE.read_bytes())
+    mixed.write_bytes(TINY_TFLITE.read_bytes())
     mixed.with_suffix(".json").write_text(json.dumps({"depth": 8, "sha256": hashlib.sha256(b"older").hexdigest()}))
     result = run_cli("ddnn_tf.benchmark", mixed, "--runs=1", f"--out={tmp_path / 'out'}")
     assert result.returncode == 2 and error_lines(result) == [
@@ -121,13 +118,13 @@ def test_benchmark_bad_input(tmp_path):
     ("--eval_examples=0", "--eval_examples must be at least 1, got 0"),
 ])
 def test_benchmark_refuses_a_number_its_report_s_schema_would_refuse(tmp_path, flag, message):
-    result = run_cli("ddnn_tf.benchmark", TINY_FILE, flag, f"--out={tmp_path}")
+    result = run_cli("ddnn_tf.benchmark", TINY_TFLITE, flag, f"--out={tmp_path}")
     assert result.returncode == 2 and error_lines(result) == [f"error: {message}"], result.stderr
     assert not list(tmp_path.iterdir()), "no report"
 
 
 def test_benchmark_and_merge_reports_run_without_tensorflow(tmp_path):
-    result = _run("ddnn_tf.benchmark", TINY_FILE, "--threads=1,2", "--runs=20", f"--out={tmp_path}")
+    result = _run("ddnn_tf.benchmark", TINY_TFLITE, "--threads=1,2", "--runs=20", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
     assert_matches_schema("benchmark", report)

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import REPO, assert_matches_schema, error_lines, run_cli
+from conftest import REPO, TINY_TFLITE, assert_matches_schema, error_lines, run_cli
 
 from ddnn_tf.runtime import web
 
@@ -164,13 +164,10 @@ def test_serve_benchmark_bad_input_is_one_line(tmp_path):
     assert result.returncode == 2 and "LiteRT.js is not in" in result.stderr and "npm install --prefix" in result.stderr
 
 
-TINY_FILE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
-
-
 def _damaged(folder, name, content):
     """``folder`` with one tiny valid file and its test images, then ``name`` replaced by ``content`` (None: deleted)."""
     folder.mkdir()
-    shutil.copy(TINY_FILE, folder / TINY_FILE.name)
+    shutil.copy(TINY_TFLITE, folder / TINY_TFLITE.name)
     (folder / "test_images.bin").write_bytes(bytes(2 * 32 * 32 * 3))
     (folder / "test_labels.bin").write_bytes(bytes(2 * 4))
     (folder / "test_images.json").write_text(json.dumps({"count": 2, "height": 32, "width": 32, "channels": 3,
