@@ -280,11 +280,13 @@ def study(args):
         print(f"{arm:>20}" + "".join(f"{100 * table[arm][d]['mean']:>11.2f}" for d in depths)
               + f"{minutes[arm]:>9.1f}   {per_seed}")
     for reference in ("independent", "joint"):
+        if reference not in arms:
+            continue
         print(f"\nminus {reference} (points): mean [95% CI] p")
         for arm, against in comparisons.items():
             if reference not in against:
                 continue
-            cells = [f"{100 * c['mean']:+.2f} [{100 * c['ci'][0]:+.2f}, {100 * c['ci'][1]:+.2f}] p={c['p']:.3f}"
+            cells = [f"{100 * c['mean']:+.2f} [{100 * c['ci'][0]:+.2f}, {100 * c['ci'][1]:+.2f}] p={c['p']:.2g}"
                      for c in against[reference].values()]
             extra = (f"  => {against['verdict']}, power {against['power_reached']:.0%}"
                      if reference == "independent" else "")

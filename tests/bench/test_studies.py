@@ -135,3 +135,26 @@ def test_the_cifar10_pilot_s_decisions_follow_from_its_committed_records(tmp_pat
     sd = committed["sd_difference_assumed"]
     seeds = committed["seeds"]
     assert cifar10_study.power_of(seeds, sd) >= 0.8 > cifar10_study.power_of(seeds - 1, sd)
+
+
+def test_the_cifar10_study_s_summary_follows_from_its_committed_records(tmp_path, monkeypatch, capsys):
+    """The committed study summary is what ``study --no_train`` computes from the committed records."""
+    monkeypatch.setattr(subprocess, "Popen", None)
+    records = tmp_path / "cifar10_study"
+    shutil.copytree(REPO / "bench" / "results" / "cifar10_study" / "runs", records / "runs")
+    committed = json.loads((REPO / "bench" / "results" / "cifar10_study.json").read_text())
+    pilot = json.loads((REPO / "bench" / "results" / "cifar10_study_pilot.json").read_text())
+    assert list(committed["arms"]) == pilot["arms"] and len(committed["seeds"]) == pilot["seeds"]
+    args = argparse.Namespace(records=str(records), seeds=",".join(map(str, committed["seeds_planned"])),
+                              arms=",".join(committed["arms"]), variant=None, train=False)
+    cifar10_study.study(args)
+    assert json.loads((tmp_path / "cifar10_study.json").read_text()) == committed
+
+
+def test_the_cifar10_config_trains_the_one_model_arm_best_on_validation():
+    from ddnn_tf.config import load
+
+    study = json.loads((REPO / "bench" / "results" / "cifar10_study.json").read_text())
+    chosen = load(cifar10_study.CONFIG, cifar10_study.ALL_ARMS[study["one_model_choice_on_validation"]["best"]])
+    shipped = load(cifar10_study.CONFIG)
+    assert (shipped.mode, shipped.ekd.to_dict()) == (chosen.mode, chosen.ekd.to_dict())
