@@ -1,5 +1,6 @@
 """The callbacks of a training run: checkpoints that resume, progress lines, epoch timing, precise BN, NaN."""
 
+import csv
 import json
 import math
 import time
@@ -51,6 +52,33 @@ class EpochCheckpoint(keras.callbacks.Callback):
 def read_state(checkpoint_dir):
     path = Path(checkpoint_dir) / "state.json"
     return files.read_json(path, "checkpoint state") if path.exists() else None
+
+
+def trim_log(path, epochs):
+    """Keeps the header of a ``CSVLogger`` file and the rows of its first ``epochs`` epochs, byte for byte.
+
+    A resumed run starts after the last saved epoch. A row that the killed run
+    wrote for an epoch it did not save, or a row that the kill cut short, would
+    otherwise stand beside the row the resumed run writes for that epoch.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if epochs == 0:  # nothing saved: the header may itself be cut short
+        path.unlink()
+        return
+    with open(path, newline="") as f:  # as written: CSVLogger ends rows with \r\n
+        header, *rows = f.read().splitlines(keepends=True)
+    columns = next(csv.reader([header]))
+    epoch = columns.index("epoch")
+
+    def saved(line):
+        values = next(csv.reader([line]), [])
+        return len(values) == len(columns) and values[epoch].isdigit() and int(values[epoch]) < epochs
+
+    kept = [line for line in rows if saved(line)]
+    if len(kept) < len(rows):
+        files.atomic_write(path, lambda tmp: Path(tmp).write_text(header + "".join(kept), newline=""))
 
 
 def check_resumable(run):

@@ -25,7 +25,7 @@ from ddnn_tf.data import pipeline
 from ddnn_tf.run import Run
 from ddnn_tf.training import distributed
 from ddnn_tf.training.callbacks import (EpochCheckpoint, EpochTimer, LossBecameNaN, PreciseBN, ProgressLines,
-                                        StopOnNaN, check_resumable, read_state)
+                                        StopOnNaN, check_resumable, read_state, trim_log)
 
 
 def build_model(config, info, steps_per_epoch=1):
@@ -79,12 +79,14 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
         else:
             model = make_model()
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
+    trim_log(write_to.log_file(depth), initial_epoch)
     callbacks = [
         StopOnNaN(),
         EpochTimer(),
         *([PreciseBN(training_from(0), config.precise_bn_batches)] if config.precise_bn_batches else []),
-        EpochCheckpoint(write_to.checkpoints(depth), monitor=f"val_acc_{model.full_depth}"),
+        # The row before the checkpoint: every saved epoch has its row, and trim_log drops a row of an unsaved one.
         keras.callbacks.CSVLogger(str(write_to.log_file(depth)), append=True),
+        EpochCheckpoint(write_to.checkpoints(depth), monitor=f"val_acc_{model.full_depth}"),
         keras.callbacks.TensorBoard(str(write_to.tensorboard_dir(depth))),
     ]
     if not sys.stdout.isatty():
@@ -133,9 +135,10 @@ def check_same_config(run, config):
     """
     held = (run.config["mode"], run.config["model"]["arch"])
     if held != (config.mode, config.model.arch):
+        resume = f"--config.mode={held[0]} resumes it, or " if held[1] == config.model.arch else ""
         raise errors.UsageError(
             f"{run.workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
-            "use another --workdir"
+            f"{resume}use another --workdir"
         )
     # A run written before a key existed trained with its default.
     stored = {**_leaves(run_config.base_config().to_dict()), **_leaves(run.config)}

@@ -81,6 +81,41 @@ def test_precise_bn_makes_a_short_fit_score_in_inference_what_it_scores_in_train
     assert gaps[False] > gaps[True], f"the moving statistics of the same fit lag more: {gaps}"
 
 
+def test_a_resume_keeps_the_log_rows_of_its_saved_epochs_only(tmp_path):
+    from ddnn_tf.training.callbacks import trim_log
+
+    log = tmp_path / "log.csv"
+    header, saved = "epoch,acc_8,loss\r\n", ["0,0.5,1.25\r\n", "1,0.625,1.0\r\n"]
+    # Epoch 2's row was written but its checkpoint was not; the kill cut epoch 3's row short.
+    log.write_bytes((header + "".join(saved) + "2,0.75,0.875\r\n" + "3,0.").encode())
+    trim_log(log, 2)
+    assert log.read_bytes() == (header + "".join(saved)).encode()
+    trim_log(log, 2)
+    assert log.read_bytes() == (header + "".join(saved)).encode()
+    trim_log(log, 0)  # no epoch saved: even the header may be cut short
+    assert not log.exists()
+    trim_log(log, 1)  # no log yet: nothing to do
+    assert not log.exists()
+
+
+@pytest.mark.slow
+def test_each_epoch_s_log_row_is_written_before_its_checkpoint(tmp_path, monkeypatch):
+    """So that a kill between the two never leaves a saved epoch without its row."""
+    from ddnn_tf.training import callbacks, trainer
+
+    rows_at_checkpoint = []
+    save = callbacks.EpochCheckpoint.on_epoch_end
+
+    def record_then_save(self, epoch, logs=None):
+        with open(tmp_path / "run" / "log.csv") as f:
+            rows_at_checkpoint.append([int(row["epoch"]) for row in csv.DictReader(f)])
+        save(self, epoch, logs)
+
+    monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", record_then_save)
+    trainer.train(tiny_run_config(epochs=2, mode="joint"), tmp_path / "run")
+    assert rows_at_checkpoint == [[0], [0, 1]]
+
+
 def test_resuming_from_a_truncated_checkpoint_changes_nothing_and_names_the_intact_one(tmp_path):
     workdir = tmp_path / "w"
     checkpoints = workdir / "checkpoints"

@@ -235,6 +235,14 @@ def test_resuming_a_run_with_another_arch_is_refused(mode_runs, tmp_path):
     assert "holds a run of ekd resnet32, not ekd resnet56; use another --workdir" in result.stderr
 
 
+@pytest.mark.slow
+def test_resuming_a_run_in_another_mode_names_the_flag_that_resumes_it(mode_runs):
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(mode="joint"), f"--workdir={mode_runs / 'ekd'}")
+    assert result.returncode == 2
+    assert ("holds a run of ekd resnet32, not joint resnet32; --config.mode=ekd resumes it, or use another --workdir"
+            in result.stderr)
+
+
 @pytest.mark.parametrize("change,difference", [
     ({"seed": 1}, "seed: 0 in its run.json, 1 in this command"),
     ({"epochs": 3}, "epochs: 1 in its run.json, 3 in this command"),
