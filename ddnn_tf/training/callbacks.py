@@ -64,11 +64,13 @@ def trim_log(path, epochs):
     path = Path(path)
     if not path.exists():
         return
-    if epochs == 0:  # nothing saved: the header may itself be cut short
+    with open(path, newline="") as f:  # as written: CSVLogger ends rows with \r\n
+        lines = f.read().splitlines(keepends=True)
+    # No epoch saved, or not even a whole header: CSVLogger creates the file empty when training begins.
+    if epochs == 0 or not lines or not lines[0].endswith("\n"):
         path.unlink()
         return
-    with open(path, newline="") as f:  # as written: CSVLogger ends rows with \r\n
-        header, *rows = f.read().splitlines(keepends=True)
+    header, *rows = lines
     columns = next(csv.reader([header]))
     epoch = columns.index("epoch")
 
