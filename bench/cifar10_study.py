@@ -251,7 +251,7 @@ def study(args):
         raise SystemExit("error: fewer than 2 seeds have a record for every arm; run without --no_train")
     depths = sorted(records[(arms[0], complete[0])]["test_top1"], key=int)
     top1 = {arm: {d: [records[(arm, s)]["test_top1"][d] for s in complete] for d in depths} for arm in arms}
-    table = {arm: {d: {"mean": statistics.fmean(v), "per_seed": v} for d, v in by_depth.items()}
+    table = {arm: {d: {"mean": statistics.fmean(v), "sd": statistics.stdev(v), "per_seed": v} for d, v in by_depth.items()}
              for arm, by_depth in top1.items()}
     room = statistics.fmean(a - b for a, b in zip(top1["independent"][depths[-1]], top1["independent"][depths[0]]))
     comparisons = {}
@@ -269,16 +269,21 @@ def study(args):
             against["sd_difference_shallowest"] = sd
         comparisons[arm] = against
     minutes = {arm: statistics.fmean(records[(arm, s)]["cpu_seconds"] for s in complete) / 60 for arm in arms}
+    wall_minutes = {arm: statistics.fmean(records[(arm, s)]["train_seconds"] for s in complete) / 60 for arm in arms}
+    cpu_hours = sum(records[(arm, s)]["cpu_seconds"] for arm in arms for s in complete) / 3600
     validation = {arm: statistics.fmean(records[(arm, s)]["validation_top1"][d] for s in complete for d in depths)
                   for arm in arms}
     choice = one_model_choice(args, seeds)
 
     print(f"\ntop-1 (%) on the 10,000 CIFAR-10 test images; seeds {complete} of {seeds}")
-    print(f"{'arm':>20}" + "".join(f"{'ResNet-' + d:>11}" for d in depths) + f"{'CPU-min':>9}   per seed, by depth")
+    print(f"{'arm':>20}" + "".join(f"{'ResNet-' + d + ' (SD)':>17}" for d in depths)
+          + f"{'CPU-min':>9}{'wall-min':>9}   per seed, by depth")
     for arm in arms:
         per_seed = " | ".join(" ".join(f"{100 * v:.2f}" for v in table[arm][d]["per_seed"]) for d in depths)
-        print(f"{arm:>20}" + "".join(f"{100 * table[arm][d]['mean']:>11.2f}" for d in depths)
-              + f"{minutes[arm]:>9.1f}   {per_seed}")
+        print(f"{arm:>20}" + "".join(f"{100 * table[arm][d]['mean']:>10.2f} ({100 * table[arm][d]['sd']:.2f})"
+                                     for d in depths)
+              + f"{minutes[arm]:>9.1f}{wall_minutes[arm]:>9.1f}   {per_seed}")
+    print(f"{len(arms) * len(complete)} runs, {cpu_hours:.1f} CPU-hours")
     for reference in ("independent", "joint"):
         if reference not in arms:
             continue
@@ -288,7 +293,8 @@ def study(args):
                 continue
             cells = [f"{100 * c['mean']:+.2f} [{100 * c['ci'][0]:+.2f}, {100 * c['ci'][1]:+.2f}] p={c['p']:.2g}"
                      for c in against[reference].values()]
-            extra = (f"  => {against['verdict']}, power {against['power_reached']:.0%}"
+            extra = (f"  => {against['verdict']}, paired SD at ResNet-{depths[0]} "
+                     f"{100 * against['sd_difference_shallowest']:.2f}, power {against['power_reached']:.0%}"
                      if reference == "independent" else "")
             print(f"{arm:>20}  " + " | ".join(cells) + extra)
     print(f"\nindependent ResNet-{depths[-1]} - ResNet-{depths[0]}: {100 * room:+.2f} points")
@@ -309,6 +315,7 @@ def study(args):
         "config": CONFIG.name, "arms": {arm: ALL_ARMS[arm] for arm in arms}, "seeds": complete,
         "seeds_planned": seeds, "table": table, "comparisons": comparisons,
         "independent_gap_deepest_minus_shallowest": room, "cpu_minutes_per_run": minutes,
+        "wall_minutes_per_run": wall_minutes, "cpu_hours": cpu_hours,
         "mean_validation_top1": validation, "one_model_choice_on_validation": choice,
         "decision_rule": {"full_net_tolerance": FULL_NET_TOLERANCE, "refute_below": REFUTE_BELOW,
                           "room_to_transfer": ROOM_TO_TRANSFER, "confidence": CONFIDENCE, "effect": EFFECT},
