@@ -112,13 +112,25 @@ class SittingClock:
             self.write(finished=True)
 
 
-def train_and_score(arm, seed, args):
-    """Trains one run (resuming a killed one) and writes its record: validation and test top-1 per depth."""
+def code_commit():
+    """The last commit that changed the code a run executes (the package, the configs, the study scripts)."""
+    import subprocess
+
+    return subprocess.run(["git", "log", "-1", "--format=%H", "--", "ddnn_tf", "configs", "bench/*.py"],
+                          cwd=REPO, capture_output=True, text=True).stdout.strip() or None
+
+
+def train_and_score(arm, seed, args, overrides=None):
+    """Trains one run (resuming a killed one) and writes its record: validation and test top-1 per depth.
+
+    ``overrides`` are the arm's config overrides (``ALL_ARMS[arm]`` unless given).
+    """
     from ddnn_tf import files
     from ddnn_tf.config import load as load_config
     from ddnn_tf.training import evaluation, trainer
 
-    config = load_config(CONFIG, {"seed": seed, "data.archive": str(args.archive), **ALL_ARMS[arm]})
+    overrides = ALL_ARMS[arm] if overrides is None else overrides
+    config = load_config(CONFIG, {"seed": seed, "data.archive": str(args.archive), **overrides})
     workdir = Path(args.root) / run_name(arm, seed)
     timing = workdir / "train_seconds.json"
     spent = files.read_json(timing, "training time") if timing.exists() else None
@@ -133,7 +145,7 @@ def train_and_score(arm, seed, args):
     record = record_path(args, arm, seed)
     record.parent.mkdir(parents=True, exist_ok=True)
     files.write_json(record, {
-        "arm": arm, "seed": seed, "overrides": ALL_ARMS[arm], "config": CONFIG.name,
+        "arm": arm, "seed": seed, "overrides": overrides, "config": CONFIG.name, "code_commit": code_commit(),
         "train_seconds": spent["train_seconds"], "cpu_seconds": spent["cpu_seconds"], "sittings": spent["sittings"],
         "threads": 1,
         "validation_top1": scores["validation"], "test_top1": scores["eval"],

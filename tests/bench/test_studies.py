@@ -158,3 +158,59 @@ def test_the_cifar10_config_trains_the_one_model_arm_best_on_validation():
     chosen = load(cifar10_study.CONFIG, cifar10_study.ALL_ARMS[study["one_model_choice_on_validation"]["best"]])
     shipped = load(cifar10_study.CONFIG)
     assert (shipped.mode, shipped.ekd.to_dict()) == (chosen.mode, chosen.ekd.to_dict())
+
+
+sys.modules["cifar10_study"] = cifar10_study  # what cifar10_attribution imports
+cifar10_attribution = load_script("cifar10_attribution", BENCH)
+
+
+@pytest.mark.parametrize("arm", [*cifar10_attribution.ARMS, "kl_only_30ep"])
+def test_each_attribution_arm_is_a_valid_run_differing_only_in_its_overrides(arm, tmp_path):
+    from ddnn_tf.config import load as load_config
+
+    overrides = cifar10_attribution.overrides_of(arm)
+    (tmp_path / "cifar10.tar.xz").touch()  # the check asks only that the archive exists
+    archive = {"data.archive": str(tmp_path / "cifar10.tar.xz")}
+    config = load_config(cifar10_study.CONFIG, {"seed": 5, **archive, **overrides})
+    config_module.check(config)
+    before = _flatten(load_config(cifar10_study.CONFIG, archive).to_dict())
+    changed = {key: value for key, value in _flatten(config.to_dict()).items() if before[key] != value}
+    assert changed == {"seed": 5, **{key: value for key, value in overrides.items() if before[key] != value}}
+    assert (config.epochs == 30) == arm.endswith("_30ep")
+
+
+def _ci(low, high):
+    return {"mean": (low + high) / 2, "ci": [low, high], "n": 8}
+
+
+@pytest.mark.parametrize("shallowest, full, expected", [
+    ((0.001, 0.02), (-0.004, 0.01), "confirmed"),
+    ((0.001, 0.02), (-0.006, 0.01), "inconclusive"),  # the full net may lose more than the margin
+    ((0.001, 0.02), (-0.02, -0.006), "refuted"),  # the full net surely loses more than the margin
+    ((-0.01, 0.0009), (-0.001, 0.001), "refuted"),  # the shallowest depth surely gains under 0.1 points
+    ((0.0002, 0.0008), (-0.001, 0.001), "refuted"),  # a sure gain, but under 0.1 points
+    ((-0.001, 0.02), (-0.004, 0.01), "inconclusive"),
+])
+def test_the_symmetric_rule_tests_both_halves_of_the_claim(shallowest, full, expected):
+    assert cifar10_attribution.symmetric_verdict(_ci(*shallowest), _ci(*full)) == expected
+
+
+def test_non_inferiority_needs_every_depth_above_the_margin():
+    ok, unsure, bad = _ci(-0.004, 0.01), _ci(-0.006, 0.01), _ci(-0.02, -0.006)
+    assert cifar10_attribution.non_inferiority({"8": ok, "20": ok}) == "non-inferior"
+    assert cifar10_attribution.non_inferiority({"8": ok, "20": unsure}) == "inconclusive"
+    assert cifar10_attribution.non_inferiority({"8": ok, "20": bad}) == "inferior"
+
+
+def test_the_attribution_power_analysis_matches_the_protocol():
+    # docs/results.md, section 1b: at the observed paired SD of 0.80 points, 23 seeds give 80 % power at
+    # the 0.5-point margin, and 8 seeds give 33 % there and 80 % from 0.93 points.
+    assert cifar10_attribution.seeds_for(0.008) == 23
+    assert round(cifar10_study.power_of(8, 0.008, cifar10_attribution.MARGIN), 2) == 0.33
+    assert round(100 * cifar10_attribution.detectable(8, 0.008), 2) == 0.93
+
+
+def test_attribution_records_fall_back_to_the_cifar10_study_s(tmp_path):
+    args = argparse.Namespace(records=str(tmp_path / "attribution"))
+    assert cifar10_attribution.record_of(args, "paper", 3) == REPO / "bench/results/cifar10_study/runs/paper_seed3.json"
+    assert cifar10_attribution.record_of(args, "kl_only", 3) == tmp_path / "attribution/runs/kl_only_seed3.json"
