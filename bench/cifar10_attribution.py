@@ -39,6 +39,8 @@ BASELINES = {"independent": {"mode": "independent"}, "joint": {"mode": "joint"},
 ATTRIBUTION = {
     "kl_only": {"mode": "ekd", "ekd.at_weight": 0.0},  # the paper's form without attention transfer
     "attention_only": {"mode": "ekd", "ekd.kd_weight": 0.0},  # ... without the KL term
+    # ... with a classifier per depth (BYOT, Shallow-Deep Networks): no sub-net loss moves the full net's head.
+    "private_heads": {"mode": "ekd", "model.heads": "private"},
 }
 # The fifth arm's candidates, one literature design each, chosen by the pilot on validation:
 # attention transfer on the last stage only (the stage whose output feeds the classifier),

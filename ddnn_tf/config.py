@@ -85,6 +85,9 @@ def base_config():
     config.model.bn = "path"
     config.model.width = 1.0  # channel multiplier of every stage
     config.model.zero_init_residual = False  # last BN scale of every residual branch starts at 0
+    # shared (one classifier, the paper's form) | private (one per depth: a sub-net's
+    # losses never move the full net's head); docs/design.md
+    config.model.heads = "shared"
 
     # mode=ekd: the paper's form, as the EKD study ran it (its paper_warmup arm).
     config.ekd = ml_collections.ConfigDict()
@@ -236,7 +239,7 @@ def check(config):
     errors.check_range("data.batch_size", config.data.batch_size, 1)
     with errors.under("model."):
         architectures.check(config.model.arch, tuple(config.model.depths) or None, config.model.stem,
-                            config.model.bn, config.model.width)
+                            config.model.bn, config.model.width, config.model.heads)
     for key in ("distill_start", "distill_full", "subnets_start"):
         errors.check_range(f"ekd.{key}", config.ekd[key], 0, 1)
     with errors.under("ekd."):

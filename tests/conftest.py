@@ -152,8 +152,13 @@ def _train_tiny(workdir, **changes):
 
 @pytest.fixture(scope="session")
 def ekd_run(tmp_path_factory):
-    """A workdir holding a finished tiny EKD run on real MNIST, trained through the CLI."""
-    return built_once(tmp_path_factory, "ekd_run", _train_tiny)
+    """A workdir holding a finished tiny EKD run on real MNIST, trained through the CLI.
+
+    It trains a classifier per depth (``model.heads=private``), so that export, QAT and the
+    benchmark run on private heads end to end; the joint and independent runs keep the default,
+    one shared head.
+    """
+    return built_once(tmp_path_factory, "ekd_run", lambda workdir: _train_tiny(workdir, **{"model.heads": "private"}))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def build_ddnn(arch, num_classes, input_shape, **options):
         num_classes: classifier outputs.
         input_shape: ``(height, width, channels)``.
         **options: the backbone's (``depths``, ``stem``, ``bn``, ``width``,
-            ``zero_init_residual``, ``bn_momentum``: see ``DDNNBackbone``),
+            ``zero_init_residual``, ``bn_momentum``, ``heads``: see ``DDNNBackbone``),
             ``pixel_mean`` and ``pixel_std`` (the model then takes pixels and
             normalises them itself: see ``DDNN``), and either ``objective`` (a
             ``ddnn_tf.distill.Objective``) or its options (``kd_weight``,

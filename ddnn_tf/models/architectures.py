@@ -136,9 +136,10 @@ def resolve_depths(arch, depths=None):
 
 STEMS = ("auto", "imagenet", "cifar")
 BN_MODES = ("shared", "private", "path")
+HEADS = ("shared", "private")
 
 
-def check(arch, depths=None, stem="auto", bn="path", width=1.0):
+def check(arch, depths=None, stem="auto", bn="path", width=1.0, heads="shared"):
     """The blocks per stage of every depth (``resolve_depths``) once every choice is checked, or a ValueError.
 
     Imports nothing heavy: configs are checked by it before TensorFlow starts,
@@ -148,6 +149,7 @@ def check(arch, depths=None, stem="auto", bn="path", width=1.0):
 
     errors.check_choice("stem", stem, STEMS)
     errors.check_choice("bn", bn, BN_MODES)
+    errors.check_choice("heads", heads, HEADS)
     family, _ = family_of(arch)
     scaled_widths(family, width)
     return resolve_depths(arch, depths)

@@ -41,6 +41,12 @@ class DDNNBackbone(keras.Model):
         zero_init_residual: start the last BN scale of every residual branch
             at 0, so every block starts as its shortcut.
         bn_momentum: momentum of the BN moving statistics.
+        heads: "shared" (one classifier for every depth: the paper's form) or
+            "private" (a classifier per depth, as in BYOT and Shallow-Deep
+            Networks: a sub-net's losses then never move the head the full
+            net uses). Either way each depth's standalone network is the
+            standard one, with one classifier; the full net's is named
+            ``classifier``, a sub-net's private one ``classifier_depth<d>``.
 
     Example:
     >>> backbone = ddnn_tf.DDNNBackbone("resnet56", 10, (32, 32, 3))
@@ -51,9 +57,9 @@ class DDNNBackbone(keras.Model):
     """
 
     def __init__(self, arch, num_classes, input_shape, depths=None, stem="auto", bn="path", width=1.0,
-                 zero_init_residual=False, bn_momentum=0.9, **kwargs):
+                 zero_init_residual=False, bn_momentum=0.9, heads="shared", **kwargs):
         super().__init__(**kwargs)
-        block_counts = architectures.check(arch, _from_config_pairs(depths), stem, bn, width)
+        block_counts = architectures.check(arch, _from_config_pairs(depths), stem, bn, width, heads)
         family, full_depth = architectures.family_of(arch)
         input_shape = tuple(int(size) for size in input_shape)
         if len(input_shape) != 3:
@@ -71,6 +77,7 @@ class DDNNBackbone(keras.Model):
         self.width = float(width)
         self.zero_init_residual = bool(zero_init_residual)
         self.bn_momentum = float(bn_momentum)
+        self.heads = heads
         self._family = family
         self._widths = architectures.scaled_widths(family, width)
         self._full_depth = full_depth
@@ -193,8 +200,15 @@ class DDNNBackbone(keras.Model):
                 self._add(keras.layers.ReLU(name=f"{prefix}_out"))
 
         self._add(keras.layers.GlobalAveragePooling2D(name="avg_pool"))
-        # float32 logits keep the softmax and the losses exact under mixed precision.
-        self._add(keras.layers.Dense(self.num_classes, dtype="float32", name="classifier"))
+        # float32 logits keep the softmax and the losses exact under mixed precision. The full
+        # net's head comes first, so private heads leave every other initial weight as it was.
+        for depth in (self._full_depth, *(d for d in self.depths if d != self._full_depth)):
+            if depth == self._full_depth or self.heads == "private":
+                self._add(keras.layers.Dense(self.num_classes, dtype="float32", name=self._head_name(depth)))
+
+    def _head_name(self, depth):
+        """The classifier ``depth`` runs."""
+        return "classifier" if self.heads == "shared" or depth == self._full_depth else f"classifier_depth{depth}"
 
     def build(self, input_shape):
         # Runs every depth once symbolically so that every variable exists now:
@@ -253,7 +267,7 @@ class DDNNBackbone(keras.Model):
                     h = computed[path]
                 stage_outputs.append(h)
             pooled = self._layer_table["avg_pool"](h)
-            results[depth] = (self._layer_table["classifier"](pooled), stage_outputs)
+            results[depth] = (self._layer_table[self._head_name(depth)](pooled), stage_outputs)
         return results
 
     def check_depth(self, depth):
@@ -306,6 +320,7 @@ class DDNNBackbone(keras.Model):
             "width": self.width,
             "zero_init_residual": self.zero_init_residual,
             "bn_momentum": self.bn_momentum,
+            "heads": self.heads,
         }
 
 

@@ -64,6 +64,7 @@ class DDNN(MultiWorkerModel):
     depths = property(lambda self: self.backbone.depths)
     full_depth = property(lambda self: self.backbone.full_depth)
     bn = property(lambda self: self.backbone.bn)
+    heads = property(lambda self: self.backbone.heads)
     num_classes = property(lambda self: self.backbone.num_classes)
     image_shape = property(lambda self: self.backbone.image_shape)
 
@@ -203,7 +204,7 @@ def _unpack(data):
 
 def build(arch, num_classes, input_shape, objective=None, pixel_mean=None, pixel_std=None, **options):
     """A ``DDNN`` from the backbone's options (``DDNNBackbone``'s) and ``Objective``'s options, in one call."""
-    backbone_keys = ("depths", "stem", "bn", "width", "zero_init_residual", "bn_momentum")
+    backbone_keys = ("depths", "stem", "bn", "width", "zero_init_residual", "bn_momentum", "heads")
     backbone = DDNNBackbone(arch, num_classes, input_shape, **{k: options.pop(k) for k in backbone_keys if k in options})
     if options and objective is not None:
         raise ValueError(f"Pass the objective's options ({', '.join(options)}) or an objective, not both.")

@@ -33,7 +33,7 @@ def build_model(config, info, steps_per_epoch=1):
     return ddnn_tf.build_ddnn(
         config.model.arch, info.num_classes, info.image_shape,
         depths=tuple(config.model.depths) or None, stem=config.model.stem, bn=config.model.bn,
-        width=config.model.width, zero_init_residual=config.model.zero_init_residual,
+        width=config.model.width, zero_init_residual=config.model.zero_init_residual, heads=config.model.heads,
         objective=run_config.objective(config, steps_per_epoch), pixel_mean=info.mean, pixel_std=info.std,
     )
 

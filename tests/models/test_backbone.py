@@ -82,6 +82,44 @@ def test_subnet_matches_dynamic_call(bn, mnist_batch):
     np.testing.assert_allclose(model(images), model(images, depth=model.full_depth), rtol=1e-6)
 
 
+def test_private_heads_give_each_depth_its_own_classifier_and_the_standard_network(mnist_batch):
+    shared, private = build_tiny(), build_tiny(heads="private")
+    heads = sorted(layer.name for layer in private.backbone._layer_table.values() if "classifier" in layer.name)
+    assert heads == ["classifier", "classifier_depth14", "classifier_depth8"]
+    for depth in private.depths:
+        subnet = private.subnet(depth)
+        assert [layer.name for layer in subnet.layers if isinstance(layer, keras.layers.Dense)] == [
+            "classifier" if depth == private.full_depth else f"classifier_depth{depth}"]
+        # One head per standalone network: the same parameters and multiply-accumulates as with a shared head.
+        assert private.parameter_count(depth) == shared.parameter_count(depth)
+        assert private.multiply_accumulates(depth) == shared.multiply_accumulates(depth)
+        np.testing.assert_allclose(subnet(mnist_batch[0]), private(mnist_batch[0], depth=depth), rtol=1e-5, atol=1e-5)
+
+
+def test_a_sub_net_s_losses_move_the_full_net_s_head_only_with_shared_heads(mnist_batch):
+    images, labels = mnist_batch
+    for heads, moved in (("shared", True), ("private", False)):
+        model = build_tiny(heads=heads)
+        head = model.backbone._layer_table["classifier"].kernel
+        with tf.GradientTape() as tape:
+            logits = model(images, depth=8, training=True)
+            loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        gradient = tape.gradient(loss, head)
+        assert (gradient is not None) == moved
+
+
+def test_private_heads_leave_every_other_initial_weight_as_shared_heads_draw_it():
+    def weights(**options):
+        keras.utils.set_random_seed(3)
+        # Paths without the model's own name, which Keras makes unique per instance.
+        return {w.path.split("/", 1)[1]: np.asarray(w) for w in build_tiny(**options).weights}
+
+    shared, private = weights(), weights(heads="private")
+    assert set(shared) < set(private)
+    for path, value in shared.items():
+        np.testing.assert_array_equal(private[path], value, err_msg=path)
+
+
 def test_subnet_loss_gives_no_gradient_to_skipped_blocks(mnist_batch):
     model = build_tiny()
     images, labels = mnist_batch
@@ -125,7 +163,7 @@ def test_zero_init_residual_makes_every_depth_the_same_function(bn, mnist_batch)
 
 def test_get_config_round_trips():
     model = build_tiny(
-        bn="private", temperature=3.0, teacher="ensemble", label_smoothing=0.1, width=0.5,
+        bn="private", heads="private", temperature=3.0, teacher="ensemble", label_smoothing=0.1, width=0.5,
         zero_init_residual=True, attention="zscored_sum", attention_stages="last",
         distill_warmup_steps=7, distill_ramp_steps=3,
     )
@@ -136,7 +174,7 @@ def test_get_config_round_trips():
     assert config["dtype"]["config"]["name"] == "float32", "the dtype policy is saved"
     backbone = model.backbone.get_config()
     assert set(backbone) >= {"arch", "num_classes", "input_shape", "depths", "stem", "bn", "width",
-                             "zero_init_residual", "bn_momentum"} and "kd_weight" not in backbone
+                             "zero_init_residual", "bn_momentum", "heads"} and "kd_weight" not in backbone
 
 
 @pytest.mark.parametrize(
@@ -149,6 +187,7 @@ def test_get_config_round_trips():
         ({"depths": {9: (4, 1, 1)}}, "each from 1 to (3, 3, 3)"),
         ({"stem": "tiny"}, "valid choices: auto, imagenet, cifar"),
         ({"bn": "switchable"}, "valid choices: shared, private, path"),
+        ({"heads": "per_stage"}, "unknown heads 'per_stage'; valid choices: shared, private"),
         ({"teacher": "oracle"}, "valid choices: full, ensemble"),
         ({"attention": "cosine"}, "valid choices: squared_mean, zscored_sum"),
         ({"attention_stages": "first"}, "valid choices: all, last"),
