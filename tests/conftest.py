@@ -150,6 +150,10 @@ def _train_tiny(workdir, **changes):
     return result
 
 
+# What ekd_run trains beyond TINY_RUN_OVERRIDES: a command resuming it passes them too.
+EKD_RUN_CHANGES = {"model.heads": "private"}
+
+
 @pytest.fixture(scope="session")
 def ekd_run(tmp_path_factory):
     """A workdir holding a finished tiny EKD run on real MNIST, trained through the CLI.
@@ -158,7 +162,7 @@ def ekd_run(tmp_path_factory):
     benchmark run on private heads end to end; the joint and independent runs keep the default,
     one shared head.
     """
-    return built_once(tmp_path_factory, "ekd_run", lambda workdir: _train_tiny(workdir, **{"model.heads": "private"}))
+    return built_once(tmp_path_factory, "ekd_run", lambda workdir: _train_tiny(workdir, **EKD_RUN_CHANGES))
 
 
 @pytest.fixture(scope="session")

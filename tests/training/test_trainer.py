@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import (
+    EKD_RUN_CHANGES,
     REPO,
     build_tiny,
     error_lines,
@@ -252,7 +253,7 @@ def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run,
     workdir = tmp_path / "run"
     shutil.copytree(ekd_run, workdir)
     record, before = (workdir / "run.json").read_bytes(), file_tree(workdir)
-    result = run_cli("ddnn_tf.train", *tiny_run_flags(**change), f"--workdir={workdir}")
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **change), f"--workdir={workdir}")
     assert result.returncode == 2, result.stderr
     assert error_lines(result) == [f"error: {workdir} holds a run of another config ({difference}); "
                                    "to resume it use the same config, or use another --workdir"], result.stderr
@@ -265,7 +266,7 @@ def test_the_unchanged_command_is_accepted_on_its_own_run(ekd_run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(ekd_run, workdir)
     record = json.loads((workdir / "run.json").read_text())
-    result = run_cli("ddnn_tf.train", *tiny_run_flags(), f"--workdir={workdir}")
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES), f"--workdir={workdir}")
     assert result.returncode == 0, result.stderr
     assert "top1" in result.stdout
     assert json.loads((workdir / "run.json").read_text())["config"] == record["config"]
