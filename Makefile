@@ -41,7 +41,6 @@ WEB_EXPORTED := $(RUN)/export_web/resnet34_depth18_int8.tflite
 
 $(WEB_EXPORTED): $(RUN)/model.keras
 	$(BIN)/python -m ddnn_tf.export_tflite --workdir $(RUN) --depth all --target web
-	$(BIN)/python mobile/write_test_images.py --workdir $(RUN) --out $(RUN)/export_web
 
 demo: setup $(RUN)/export/benchmark.json $(WEB_EXPORTED)
 	@$(BIN)/python -c 'import json; from ddnn_tf.runtime import timing; from ddnn_tf.training import evaluation; \

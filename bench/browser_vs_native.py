@@ -34,7 +34,7 @@ from ddnn_tf.runtime import timing, web  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export_dir", type=Path, default=Run(REPO / "runs" / "mnist_resnet34").export_dir(web=True))
+    parser.add_argument("--export_dir", type=Path, default=Run(REPO / "runs" / "mnist_resnet34").export_dir("web"))
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="native then browser, this many times")

@@ -1,4 +1,4 @@
-"""ddnn_tf: depth-level dynamic ResNets trained with Embedded Knowledge Distillation.
+"""ddnn_tf: depth-level dynamic networks (ResNet, MobileNetV2) trained with Embedded Knowledge Distillation.
 
 ``import ddnn_tf`` is light: TensorFlow and Keras load when something that
 trains or converts is first used (``ddnn_tf.build_ddnn``, ``ddnn_tf.data``,
@@ -16,7 +16,9 @@ from ddnn_tf.version import __version__  # noqa: F401 (the package's version, re
 _LAZY = {
     "build_ddnn": "ddnn_tf.models",
     "DDNN": "ddnn_tf.models",
-    "DDNNBackbone": "ddnn_tf.models",
+    "DepthLevelBackbone": "ddnn_tf.models",
+    "ResNetBackbone": "ddnn_tf.models",
+    "MobileNetV2Backbone": "ddnn_tf.models",
     "Objective": "ddnn_tf.distill",
     "ARCHS": "ddnn_tf.models",
     "recalibrate_bn": "ddnn_tf.models.calibration",

@@ -76,7 +76,9 @@ def base_config():
     config.data.data_dir = ""  # tensorflow-datasets data_dir ("" for its default)
     config.data.manual_dir = ""  # imagenet2012: where ILSVRC2012_img_{train,val}.tar are
 
+    # A backbone family's constructor options (ddnn_tf.models.backbones) and its family name.
     config.model = ml_collections.ConfigDict()
+    config.model.family = "resnet"  # a name in ddnn_tf.models.backbones.FAMILIES
     config.model.arch = "resnet56"
     config.model.depths = ()  # () for every standard depth nested in the arch
     config.model.stem = "auto"  # auto | imagenet | cifar
@@ -85,6 +87,7 @@ def base_config():
     config.model.bn = "path"
     config.model.width = 1.0  # channel multiplier of every stage
     config.model.zero_init_residual = False  # last BN scale of every residual branch starts at 0
+    config.model.bn_momentum = 0.9  # 0.99 leaves a short run's BN statistics unconverged
     # shared (one classifier, the paper's form) | private (one per depth: a sub-net's
     # losses never move the full net's head); docs/design.md
     config.model.heads = "shared"
@@ -223,12 +226,12 @@ def check(config):
     """Raises a UsageError for the first bad value of a run's config, before anything is written.
 
     The model's and the objective's values are checked by their own classes'
-    checks (``architectures.check``, ``Objective``), named by their keys.
+    checks (the backbone family's ``check_options``, ``Objective``), named by their keys.
     """
     import os
 
     from ddnn_tf.data import pipeline
-    from ddnn_tf.models import architectures
+    from ddnn_tf.models import backbones
 
     errors.check_choice("mode", config.mode, MODES)
     errors.check_choice("strategy", config.strategy, STRATEGIES)
@@ -238,8 +241,7 @@ def check(config):
     errors.check_range("epochs", config.epochs, 1)
     errors.check_range("data.batch_size", config.data.batch_size, 1)
     with errors.under("model."):
-        architectures.check(config.model.arch, tuple(config.model.depths) or None, config.model.stem,
-                            config.model.bn, config.model.width, config.model.heads)
+        backbones.check(config.model.to_dict())
     for key in ("distill_start", "distill_full", "subnets_start"):
         errors.check_range(f"ekd.{key}", config.ekd[key], 0, 1)
     with errors.under("ekd."):
@@ -254,7 +256,7 @@ def check(config):
         )
     errors.check_range("precise_bn_batches", config.precise_bn_batches, 0)
     errors.check_range("bn_recalibration_batches", config.bn_recalibration_batches, 0)
-    if config.precise_bn_batches and config.model.bn == "shared":
+    if config.precise_bn_batches and config.model.get("bn") == "shared":
         raise errors.UsageError(
             "precise_bn_batches re-estimates each depth's own BN statistics, which bn=shared does not have: "
             "use bn=path or private, or set precise_bn_batches=0"

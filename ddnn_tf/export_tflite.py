@@ -15,19 +15,22 @@ Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
 accuracy points. ``--bundle`` also writes one file with a ``depth_N``
 signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
 see ``ddnn_tf.export.qat``) also fine-tunes each depth with quantization-aware
-training, distilling from the float full net, and keeps the int8 file more
+training, by the run's own objective for that depth (its cross-entropy and KL
+terms against the float teacher; a sub-net of a run with attention transfer
+is refused unless ``--qat_without_attention``), and keeps the int8 file more
 accurate on the run's validation images; its .json records both files'
 accuracies on the validation images (``qat.chosen_on``) and on the test
-images. ``--target web`` writes files
-LiteRT.js accepts (uint8 pixels in, float32 logits out, batch 1: LiteRT.js
-refuses int8 tensors at a file's boundary) into ``<workdir>/export_web``, for
-``python -m ddnn_tf.serve_benchmark``.
+images. ``--target`` names where the files go and what comes with them
+(``ddnn_tf.export.targets``): ``web`` writes files LiteRT.js accepts (uint8
+pixels in, float32 logits out, batch 1: LiteRT.js refuses int8 tensors at a
+file's boundary) and the test images the page scores them on into
+``<workdir>/export_web``, for ``python -m ddnn_tf.serve_benchmark``.
 """
 
 from absl import flags
 
 from ddnn_tf import cli, errors, files
-from ddnn_tf.export import qat
+from ddnn_tf.export import qat, targets
 from ddnn_tf.run import Run
 from ddnn_tf.runtime import QUANTIZE_MODES
 
@@ -38,8 +41,8 @@ _QUANTIZE = flags.DEFINE_string("quantize", "int8", f"Quantization: {', '.join(Q
 _FLOAT_OUTPUT = flags.DEFINE_bool(
     "float_output", False, "Float32 logits out of int8 files (every file takes uint8 pixels in)."
 )
-_TARGET = flags.DEFINE_enum("target", "device", ("device", "web"), "device: phones and boards (LiteRT); web: "
-                            "browsers (LiteRT.js), float32 logits, into <workdir>/export_web by default.")
+_TARGET = flags.DEFINE_enum("target", "device", tuple(targets.TARGETS), "; ".join(
+    f"{t.name}: {t.description}, into <workdir>/{t.folder} by default" for t in targets.TARGETS.values()) + ".")
 _CALIBRATION = flags.DEFINE_integer("calibration_steps", 200, "Training images that calibrate int8.")
 _EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images that validate each file.")
 _MAX_DROP = flags.DEFINE_float("max_drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
@@ -49,6 +52,9 @@ _QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 0, "Also train each int8 depth 
                                    "epochs and keep the better int8 file (0: post-training int8 only).")
 _QAT_EXAMPLES = flags.DEFINE_integer("qat_examples", 10_000, "Training images quantization-aware training uses.")
 _QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 1e-4, "Adam learning rate of quantization-aware training.")
+_QAT_WITHOUT_ATTENTION = flags.DEFINE_bool(
+    "qat_without_attention", False, "With --qat_epochs, fine-tune a sub-net of a run trained with attention transfer "
+    "(ekd.at_weight > 0) by its cross-entropy and KL terms only: one depth alone has no teacher stage outputs.")
 _PREFER = flags.DEFINE_enum("prefer", "better", qat.PREFERENCES, "With --qat_epochs, the int8 file to keep: the more "
                             "accurate one (post-training on a tie), 'qat' or 'ptq'.")
 
@@ -82,9 +88,11 @@ def main(argv):
         )
     qat_options = None
     if _QAT_EPOCHS.value:
-        qat_options = qat.Options(_QAT_EPOCHS.value, _QAT_EXAMPLES.value, _QAT_LEARNING_RATE.value, _PREFER.value)
-    elif _PREFER.value != "better":
-        raise errors.UsageError("--prefer chooses between post-training and quantization-aware int8; add --qat_epochs")
+        qat_options = qat.Options(_QAT_EPOCHS.value, _QAT_EXAMPLES.value, _QAT_LEARNING_RATE.value, _PREFER.value,
+                                  _QAT_WITHOUT_ATTENTION.value)
+    elif _PREFER.value != "better" or _QAT_WITHOUT_ATTENTION.value:
+        flag = "--prefer" if _PREFER.value != "better" else "--qat_without_attention"
+        raise errors.UsageError(f"{flag} applies to quantization-aware int8 only; add --qat_epochs")
     if _CALIBRATION.value < 1 and _QUANTIZE.value == "int8":
         raise errors.UsageError(f"--calibration_steps must be at least 1 for int8, got {_CALIBRATION.value}")
     if _EVAL.value < 1:
@@ -94,10 +102,9 @@ def main(argv):
     run = Run.open(_WORKDIR.value)
     model = run.model(_CHECKPOINT.value)
     depths = parse_depths(_DEPTH.value, model)
-    web = _TARGET.value == "web"
-    out = files.writable_dir(_OUT.value or run.export_dir(web))
-    options = writer.Options(_QUANTIZE.value, _FLOAT_OUTPUT.value or web, _CALIBRATION.value, _EVAL.value,
-                             _MAX_DROP.value, _BUNDLE.value, qat_options)
+    out = files.writable_dir(_OUT.value or run.export_dir(_TARGET.value))
+    options = writer.Options(_QUANTIZE.value, _FLOAT_OUTPUT.value, _CALIBRATION.value, _EVAL.value,
+                             _MAX_DROP.value, _BUNDLE.value, qat_options, _TARGET.value)
     try:
         rows = writer.export_depths(run, model, depths, out, options)
     except writer.ValidationError as error:

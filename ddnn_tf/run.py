@@ -68,8 +68,11 @@ class Run:
     def tensorboard_dir(self, depth=None):
         return self.part(depth) / "tensorboard"
 
-    def export_dir(self, web=False):
-        return self.workdir / ("export_web" if web else "export")
+    def export_dir(self, target="device"):
+        """Where an export for ``target`` (a name in ``ddnn_tf.export.targets.TARGETS``) goes by default."""
+        from ddnn_tf.export import targets
+
+        return self.workdir / targets.get(target).folder
 
     @property
     def results_file(self):
@@ -109,7 +112,7 @@ class Run:
 
     def model(self, checkpoint=None):
         """The trained DDNN, ``model.keras`` or the file ``checkpoint`` names, or a UsageError saying what is wrong."""
-        import ddnn_tf.models  # noqa: F401 (registers DDNN and DDNNBackbone with Keras before loading)
+        import ddnn_tf.models  # noqa: F401 (registers DDNN and every backbone family with Keras before loading)
 
         return files.load_model(checkpoint or self.model_file())
 

@@ -6,7 +6,7 @@
 Open the printed address on the device (``--host 0.0.0.0`` to reach it from
 a phone on the same network); the page times every ``.tflite`` file of the
 export folder with LiteRT.js, checks its outputs on the run's test images
-(``mobile/write_test_images.py``) against the host's LiteRT, and posts its
+(which ``--target web`` exports write beside the files) against the host's LiteRT, and posts its
 report, written as ``benchmark_browser_<device>.json`` into the served
 folder (``<workdir>/export_web`` by default): ``python -m
 ddnn_tf.merge_reports`` puts it beside the host's ``benchmark.json``. LiteRT.js cannot read int8 logits: export the files with
@@ -34,7 +34,7 @@ def main(argv):
 
     if len(argv) > 1:
         raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; see --help")
-    export_dir = Path(_EXPORT_DIR.value or Run(_WORKDIR.value).export_dir(web=True))
+    export_dir = Path(_EXPORT_DIR.value or Run(_WORKDIR.value).export_dir("web"))
     if not export_dir.is_dir():
         raise errors.UsageError(f"{export_dir} does not exist; export the depths for the browser first: "
                                 f"python -m ddnn_tf.export_tflite --workdir {_WORKDIR.value} --target web")

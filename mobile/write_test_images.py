@@ -6,7 +6,8 @@
 
 Takes the first ``--count`` images of the run's evaluation split through
 ``ddnn_tf.data.pipeline`` (the images export validated on) and writes to DIR
-(default: ``<workdir>/export``, beside the .tflite files):
+(default: ``<workdir>/export``, beside the .tflite files; an export with
+``--target web`` writes them itself), as ``ddnn_tf.export.targets.test_image_files`` describes:
 
 - ``test_images.bin``: the images as uint8 RGB pixels, count x height x width x 3, no header;
 - ``test_labels.bin``: their labels, int32 little-endian, no header;
@@ -30,26 +31,22 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere in the checkout
 
-FORMAT = "ddnn_tf.test_images/1"
 PREDICTIONS_FORMAT = "ddnn_tf.test_predictions/1"
 
 
 def write_test_images(out, pixels, labels, label_names, dataset, split):
     """Writes the three files (each through a temporary file and a rename); returns the description."""
     from ddnn_tf import files
+    from ddnn_tf.export import targets
 
     out = Path(out)
-    for name, data in (("test_images.bin", np.ascontiguousarray(pixels, np.uint8).tobytes()),
-                       ("test_labels.bin", np.asarray(labels, "<i4").tobytes())):
-        files.atomic_write(out / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
-    count, height, width, channels = pixels.shape
-    description = {
-        "format": FORMAT, "count": int(count), "height": int(height), "width": int(width), "channels": int(channels),
-        "images": "test_images.bin", "labels": "test_labels.bin", "label_names": list(label_names),
-        "dataset": dataset, "split": split,
-    }
-    files.write_json(out / "test_images.json", description)
-    return description
+    written = targets.test_image_files(pixels, labels, label_names, dataset, split)
+    for name, content in written.items():
+        if isinstance(content, bytes):
+            files.atomic_write(out / name, lambda tmp, data=content: Path(tmp).write_bytes(data))
+        else:
+            files.write_json(out / name, content)
+    return written["test_images.json"]
 
 
 def host_predictions(paths, pixels):

@@ -96,6 +96,31 @@ class Objective:
         """The depths a KL term teaches: every sub-net, and with an ensemble teacher the full net too."""
         return tuple(depths) if self.teacher == "ensemble" else tuple(d for d in depths if d != full_depth)
 
+    def single_depth(self, depth, full_depth):
+        """The terms that train ``depth`` alone against a fixed teacher, as quantization-aware training needs.
+
+        Returns ``{"label_weight", "label_smoothing", "kd_weight", "temperature",
+        "teacher"}``: the loss is ``label_weight * CE + kd_weight * T^2 * KL``
+        against the teacher's logits (the full net's, or every depth's mean),
+        with the schedules at full weight, as at the end of training. Raises a
+        ValueError when ``depth`` has an attention term: that needs the
+        teacher's stage outputs, which one depth alone does not have.
+        """
+        if depth != full_depth and self.at_weight > 0:
+            raise ValueError(f"the objective's attention transfer (at_weight {self.at_weight:g}) needs the teacher's "
+                             "stage outputs, which one depth alone does not have")
+        return {
+            "label_weight": 1.0 if depth == full_depth else self.subnet_label_weight,
+            "label_smoothing": self.label_smoothing,
+            "kd_weight": self.kd_weight if depth in self.kd_students((depth, full_depth), full_depth) else 0.0,
+            "temperature": self.temperature,
+            "teacher": self.teacher,
+        }
+
+    def without_attention(self):
+        """This objective with its attention term off."""
+        return Objective.from_config({**self.get_config(), "at_weight": 0.0})
+
     def distillation_scale(self, step):
         """The warm-up's factor on both distillation weights at optimiser step ``step`` (a tensor), in [0, 1]."""
         from keras import ops
@@ -118,7 +143,7 @@ class Objective:
 
         Args:
             outputs: ``{depth: (logits, [output of every stage])}`` of every depth
-                (``DDNNBackbone.run_depths``).
+                (``DepthLevelBackbone.run_depths``).
             labels: integer class labels, ``(batch,)``.
             full_depth: the name of the full net, the teacher.
             num_classes: the classifier's outputs.

@@ -46,6 +46,8 @@ CHECK_IMAGES = 256  # held-out images on which the replica must match the Keras 
 LAYER_CONFIG_KEYS = {
     "Conv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
                "activation", "use_bias"),
+    "DepthwiseConv2D": ("kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate",
+                        "activation", "use_bias"),
     "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
     "ReLU": ("max_value", "negative_slope", "threshold"),
     "Add": (),
@@ -65,7 +67,7 @@ class Options:
     """Settings of ``--qat-*`` and ``--prefer``.
 
     ``examples`` training images are taken once (one augmented draw, so the
-    full net's logits can be computed beforehand); each epoch is one pass
+    teacher's logits can be computed beforehand); each epoch is one pass
     over them in batches of the run's batch size.
     """
 
@@ -73,6 +75,7 @@ class Options:
     examples: int = 10_000
     learning_rate: float = 1e-4
     prefer: str = "better"
+    without_attention: bool = False  # fine-tune a sub-net of an objective with attention transfer without that term
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -179,10 +182,29 @@ def write_subnet(folder, subnet, settings):
                                         for layer in subnet.layers for index, weight in enumerate(layer.get_weights())})
 
 
+def fine_tuning_terms(model, depth, options):
+    """The run's own objective for one depth alone (``Objective.single_depth``), or a UsageError saying what it lacks.
+
+    An objective with attention transfer trains a sub-net against the full
+    net's stage outputs, which QAT's single-depth replica does not have: it
+    refuses, unless ``options.without_attention`` drops that term knowingly.
+    """
+    objective = model.objective.without_attention() if options.without_attention else model.objective
+    try:
+        return objective.single_depth(depth, model.full_depth)
+    except ValueError as error:
+        raise errors.UsageError(
+            f"--qat_epochs cannot train depth {depth} with the run's objective: {error}; add "
+            "--qat_without_attention to fine-tune it with the objective's cross-entropy and KL terms only, "
+            "or export without --qat_epochs"
+        ) from None
+
+
 def training_set(model, train_data, examples):
-    """``(uint8 pixels, labels, full-net logits)`` of the first ``examples`` training images, for distillation.
+    """``(uint8 pixels, labels, teacher logits)`` of the first ``examples`` training images, for distillation.
 
     ``train_data`` yields pixels (``pipeline.load``); ``model`` takes them.
+    The teacher is the objective's: the full net, or every depth's mean logits.
     """
     from ddnn_tf.data import pipeline
 
@@ -190,20 +212,22 @@ def training_set(model, train_data, examples):
     if len(images) == 0:
         raise errors.UsageError("the training set is empty; quantization-aware training needs training images")
     images = images.astype(np.uint8)
-    teacher = model.subnet(model.full_depth).predict(images, batch_size=256, verbose=0)
+    teachers = model.depths if model.objective.teacher == "ensemble" else (model.full_depth,)
+    teacher = np.mean([model.subnet(depth).predict(images, batch_size=256, verbose=0) for depth in teachers], axis=0)
     return images, labels, np.asarray(teacher, np.float32)
 
 
 def quantization_aware_int8(model, depth, run, train_images, train_labels, teacher_logits, epochs, check_images,
-                            check_logits, calibration_images, learning_rate=1e-4, float_output=False, seed=0):
+                            check_logits, calibration_images, terms, learning_rate=1e-4, float_output=False, seed=0):
     """Fine-tunes one depth with fake int8 quantization; returns ``(int8 flatbuffer, report)``.
 
     The worker rebuilds the depth in tf_keras, fails unless its float logits
     equal ``check_logits``, the Keras 3 sub-net's on ``check_images`` (the
     export has them already), to REPLICA_TOLERANCE,
     quantizes it with tfmot's default 8-bit scheme, trains it for ``epochs``
-    on the training images with the run's distillation loss against
-    ``teacher_logits`` (the float full net's), and converts it to a batch-1
+    on the training images with ``terms`` (``fine_tuning_terms``: the run's
+    objective for this depth) against ``teacher_logits`` (the float
+    teacher's), and converts it to a batch-1
     int8 file on uint8 pixels (int8 output unless ``float_output``). Images
     are uint8 pixels; the worker normalises them with the run's statistics
     for the replica, which takes normalised images as the Keras sub-net does.
@@ -220,9 +244,8 @@ def quantization_aware_int8(model, depth, run, train_images, train_labels, teach
         "epochs": int(epochs),
         "batch_size": int(run.config["data"]["batch_size"]),
         "learning_rate": float(learning_rate),
-        # The distillation the run trained with: CE + kd_weight * T^2 * KL(teacher_T || student_T).
-        "temperature": float(model.objective.temperature),
-        "kd_weight": float(model.objective.kd_weight),
+        # The run's objective for this depth: label_weight * CE + kd_weight * T^2 * KL(teacher_T || student_T).
+        "objective": terms,
         "float_output": bool(float_output),
         "mean": list(model.normalization.mean),
         "std": list(model.normalization.std),

@@ -208,17 +208,20 @@ def initialize_activation_ranges(qat_model, replica, images, batch_size=32):
     return count
 
 
-def distillation_loss(num_classes, temperature, kd_weight):
-    """CE(labels) + kd_weight * T^2 * KL(teacher_T || student_T): the run's own EKD terms.
+def distillation_loss(num_classes, terms):
+    """``label_weight * CE + kd_weight * T^2 * KL(teacher_T || student_T)``: the run's objective for this depth.
 
-    ``y_true`` packs the label and the teacher's logits, ``[label, logits...]``.
+    ``terms`` is ``Objective.single_depth``'s; ``y_true`` packs the label and
+    the teacher's logits, ``[label, logits...]``.
     """
 
     def loss(y_true, y_pred):
-        labels = tf.cast(y_true[:, 0], tf.int32)
+        labels = tf.one_hot(tf.cast(y_true[:, 0], tf.int32), num_classes)
         teacher = y_true[:, 1:1 + num_classes]
-        ce = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
-        return ce + kd_weight * kl.softened_kl(y_pred, teacher, temperature, TF_OPS)
+        ce = keras.losses.categorical_crossentropy(labels, y_pred, from_logits=True,
+                                                   label_smoothing=terms["label_smoothing"])
+        kd = kl.softened_kl(y_pred, teacher, terms["temperature"], TF_OPS)
+        return terms["label_weight"] * ce + terms["kd_weight"] * kd
 
     return loss
 
@@ -269,7 +272,7 @@ def run(folder):
     num_classes = data["teacher_logits"].shape[1]
     qat_model.compile(
         optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss=distillation_loss(num_classes, settings["temperature"], settings["kd_weight"]),
+        loss=distillation_loss(num_classes, settings["objective"]),
     )
     targets = np.concatenate([data["train_labels"][:, None].astype(np.float32), data["teacher_logits"]], axis=1)
     history = qat_model.fit(

@@ -26,7 +26,7 @@ import tensorflow as tf
 import ddnn_tf
 from ddnn_tf import errors, files
 from ddnn_tf.data import pipeline
-from ddnn_tf.export import qat
+from ddnn_tf.export import qat, targets
 from ddnn_tf.export.convert import convert_bundle, convert_depth, signature_name
 from ddnn_tf.runtime import Runner, validate
 
@@ -43,7 +43,9 @@ class Options:
     file, which may lose at most ``max_drop`` points; ``bundle`` also writes
     one file with a signature per depth; ``qat`` (a ``qat.Options``) also
     trains each int8 depth quantization-aware and keeps the file more
-    accurate on ``eval_examples`` of the run's validation images.
+    accurate on ``eval_examples`` of the run's validation images; ``target``
+    names a ``targets.Target``, which may ask for float32 logits and test
+    images beside the files.
     """
 
     quantize: str = "int8"
@@ -53,6 +55,7 @@ class Options:
     max_drop: float = 1.0
     bundle: bool = False
     qat: "qat.Options | None" = None
+    target: str = "device"
 
 
 def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output):
@@ -60,7 +63,7 @@ def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_
     return {
         "arch": model.arch,
         "depth": depth,
-        "blocks_per_stage": list(model.backbone.block_counts[depth]),
+        **model.backbone.describe(depth),  # family, blocks_per_stage
         "input_shape": [1, *model.image_shape],
         "label_names": list(run.data["label_names"]),
         "data": run.config["data"],
@@ -138,7 +141,7 @@ def better_int8(model, depth, run, options, training, calibration_images, choice
     flatbuffer, report = qat.quantization_aware_int8(
         model, depth, run, train_images, train_labels, teacher_logits, options.epochs,
         check_images=choice_images[:qat.CHECK_IMAGES], check_logits=choice_logits[:qat.CHECK_IMAGES],
-        calibration_images=calibration_images,
+        calibration_images=calibration_images, terms=qat.fine_tuning_terms(model, depth, options),
         learning_rate=options.learning_rate, float_output=float_output,
     )
     runner = Runner(flatbuffer)
@@ -169,10 +172,14 @@ def export_depths(run, model, depths, out, options=Options()):
     quantization-aware and the int8 file more accurate on the run's
     validation images is kept (``better_int8``, ``ddnn_tf.export.qat``).
     """
-    quantize, float_output, max_drop = options.quantize, options.float_output, options.max_drop
+    target = targets.get(options.target)
+    quantize, max_drop = options.quantize, options.max_drop
+    float_output = options.float_output or target.float_output
     qat_options = options.qat
     if qat_options:
         qat.check_request(quantize, options.bundle)
+        for depth in depths:  # before any file is converted
+            qat.fine_tuning_terms(model, depth, qat_options)
     if model.normalization is None:
         raise errors.UsageError(
             "the model takes normalised images, not pixels: export a DDNN that holds its pixel statistics "
@@ -250,6 +257,10 @@ def export_depths(run, model, depths, out, options=Options()):
         outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", "depth": "+".join(map(str, depths)), "quantize": quantize,
                      "file_bytes": len(flatbuffer), "separate_files_bytes": separate})
+    if target.test_images:  # the images every file was validated on, first ones first
+        count = min(target.test_images, len(labels))
+        outputs.update(targets.test_image_files(images[:count], labels[:count], run.data["label_names"],
+                                                run.config["data"]["name"], run.config["data"]["eval_split"]))
     publish(out, outputs)
     return rows
 

@@ -1,4 +1,4 @@
-"""The ResNet families a DDNN can be built from, and how their depths nest.
+"""The ResNet families' depth tables (``backbones/resnet.py`` builds them), and how their depths nest.
 
 A depth is named by its layer count (18, 34, 56, ...) and described by its
 blocks per stage. A sub-net keeps the first ``k_s`` blocks of every stage
@@ -7,6 +7,9 @@ each of its stage counts is no larger.
 """
 
 import dataclasses
+
+from ddnn_tf import errors
+from ddnn_tf.models.backbones import options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +67,7 @@ ARCHS = {
 
 
 def scaled_widths(family, width):
-    """Channels per stage at a width multiplier (MobileNet-style), at least 1 each."""
+    """Channels per stage at a width multiplier (as in width-multiplied networks), at least 1 each."""
     if not width > 0:
         raise ValueError(f"width must be a positive multiplier such as 0.25, 0.5 or 1.0, got {width}.")
     return tuple(max(1, int(round(channels * width))) for channels in family.widths)
@@ -84,72 +87,28 @@ def standard_subdepths(arch, include_small=False):
     DDNN holds only when asked for by name.
     """
     family, full = family_of(arch)
-    known = family.named_depths()
-    full_counts = known[full]
-    candidates = known if include_small else {**family.depths, full: full_counts}
-    return tuple(
-        depth
-        for depth, counts in sorted(candidates.items())
-        if depth <= full and all(k <= f for k, f in zip(counts, full_counts))
-    )
+    known = family.named_depths() if include_small else {**family.depths, full: family.named_depths()[full]}
+    return tuple(name for name in options.nested(known, full) if name <= full)
 
 
 def resolve_depths(arch, depths=None):
-    """Turns the user's ``depths`` argument into ``{name: blocks per stage}``.
+    """Turns the user's ``depths`` argument into ``{name: blocks per stage}`` (``options.resolve``).
 
     ``depths`` is None (every standard depth nested in ``arch``), a sequence
-    of standard depth names, or a dict ``{name: blocks per stage}`` for custom
-    sub-nets. The full net is always included: it is the teacher.
+    of standard depth names, or a dict ``{name: blocks per stage}`` for
+    custom sub-nets. The full net is always included: it is the teacher.
     """
     family, full = family_of(arch)
-    full_counts = family.named_depths()[full]
-    nested = standard_subdepths(arch, include_small=True)
-    if depths is None:
-        depths = standard_subdepths(arch)
-    if isinstance(depths, dict):
-        resolved = {}
-        for name, counts in depths.items():
-            counts = tuple(int(k) for k in counts)
-            if len(counts) != len(full_counts) or not all(
-                1 <= k <= f for k, f in zip(counts, full_counts)
-            ):
-                raise ValueError(
-                    f"Depth {name!r} has blocks per stage {counts}; {arch} needs "
-                    f"{len(full_counts)} counts, each from 1 to {full_counts}."
-                )
-            resolved[name] = counts
-    else:
-        resolved = {}
-        for name in depths:
-            if name not in nested:
-                raise ValueError(
-                    f"Depth {name!r} is not a standard depth nested in {arch}; valid "
-                    f"choices: {', '.join(map(str, nested))} (or pass a dict of "
-                    "blocks per stage)."
-                )
-            resolved[name] = family.named_depths()[name]
-    resolved.setdefault(full, full_counts)
-    if list(resolved.values()).count(full_counts) > 1:
-        raise ValueError(f"Only the full depth {full} may have the full block counts {full_counts}.")
-    return dict(sorted(resolved.items(), key=lambda item: (sum(item[1]), str(item[0]))))
+    return options.resolve(arch, full, family.named_depths(), depths, standard_subdepths(arch))
 
 
 STEMS = ("auto", "imagenet", "cifar")
-BN_MODES = ("shared", "private", "path")
-HEADS = ("shared", "private")
 
 
 def check(arch, depths=None, stem="auto", bn="path", width=1.0, heads="shared"):
-    """The blocks per stage of every depth (``resolve_depths``) once every choice is checked, or a ValueError.
-
-    Imports nothing heavy: configs are checked by it before TensorFlow starts,
-    and ``DDNNBackbone`` by the same code.
-    """
-    from ddnn_tf import errors
-
+    """The blocks per stage of every depth (``resolve_depths``) once every choice is checked, or a ValueError."""
     errors.check_choice("stem", stem, STEMS)
-    errors.check_choice("bn", bn, BN_MODES)
-    errors.check_choice("heads", heads, HEADS)
+    options.check_sharing(bn, heads)
     family, _ = family_of(arch)
     scaled_widths(family, width)
     return resolve_depths(arch, depths)

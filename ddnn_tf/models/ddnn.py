@@ -5,8 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from ddnn_tf.distill.objective import Objective
-from ddnn_tf.models import costs
-from ddnn_tf.models.backbone import DDNNBackbone
+from ddnn_tf.models import backbones, costs
 from ddnn_tf.models.layers import PixelNormalization
 from ddnn_tf.models.multi_worker import MultiWorkerModel
 from ddnn_tf.version import __version__
@@ -14,7 +13,7 @@ from ddnn_tf.version import __version__
 
 @keras.saving.register_keras_serializable(package="ddnn_tf")
 class DDNN(MultiWorkerModel):
-    """Trains every depth of a ``DDNNBackbone`` on each batch, the full net teaching the sub-nets online (EKD).
+    """Trains every depth of a backbone (``DepthLevelBackbone``) on each batch, the full net teaching the sub-nets online (EKD).
 
     ``fit`` runs every depth on the same batch and minimises the
     ``objective`` (``ddnn_tf.distill.Objective``: every depth's cross-entropy,
@@ -22,7 +21,7 @@ class DDNN(MultiWorkerModel):
     2103.00793). Calling the model runs one depth.
 
     Args:
-        backbone: a ``DDNNBackbone``.
+        backbone: a ``DepthLevelBackbone`` of any family (``ddnn_tf.models.backbones``).
         objective: a ``ddnn_tf.distill.Objective``; the default trains every
             depth with cross-entropy alone (joint training).
         pixel_mean, pixel_std: per-channel statistics of the training images
@@ -203,9 +202,11 @@ def _unpack(data):
 
 
 def build(arch, num_classes, input_shape, objective=None, pixel_mean=None, pixel_std=None, **options):
-    """A ``DDNN`` from the backbone's options (``DDNNBackbone``'s) and ``Objective``'s options, in one call."""
-    backbone_keys = ("depths", "stem", "bn", "width", "zero_init_residual", "bn_momentum", "heads")
-    backbone = DDNNBackbone(arch, num_classes, input_shape, **{k: options.pop(k) for k in backbone_keys if k in options})
+    """A ``DDNN`` from the backbone's options (its family's constructor's) and ``Objective``'s options, in one call."""
+    family = backbones.family_of_arch(arch)
+    names = backbones.get(family).option_names()
+    backbone = backbones.build({"family": family, "arch": arch, **{k: options.pop(k) for k in names if k in options}},
+                               num_classes, input_shape)
     if options and objective is not None:
         raise ValueError(f"Pass the objective's options ({', '.join(options)}) or an objective, not both.")
     return DDNN(backbone, objective or Objective(**options), pixel_mean=pixel_mean, pixel_std=pixel_std)

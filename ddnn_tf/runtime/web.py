@@ -70,7 +70,7 @@ def catalogue(export_dir):
     """What the page lists and checks: every .tflite file with its metadata and the host's logits on the test images.
 
     The reference logits come from the Python LiteRT interpreter on the test
-    images ``mobile/write_test_images.py`` wrote into the folder; a file the
+    images the export wrote into the folder (``--target web``); a file the
     interpreter cannot read is listed with its problem, so the page shows
     what the browser makes of it too. A damaged folder (test images or a
     ``.json`` unreadable, or a ``.json`` written for another file) is a
@@ -103,7 +103,7 @@ def catalogue(export_dir):
             "float32_tolerance": FLOAT32_TOLERANCE}
 
 
-# test_images.json's fields (mobile/write_test_images.py writes them) and their types.
+# test_images.json's fields (ddnn_tf.export.targets.test_image_files) and their types.
 _TEST_IMAGE_FIELDS = {"count": int, "height": int, "width": int, "channels": int, "images": str, "labels": str}
 
 
@@ -117,7 +117,7 @@ def _test_images(export_dir):
                                          for key, kind in _TEST_IMAGE_FIELDS.items()):
         raise errors.UsageError(f"test image description {description} must be an object with the whole numbers count, "
                                 "height, width, channels and the file names images, labels; write it again with "
-                                "python mobile/write_test_images.py")
+                                "python -m ddnn_tf.export_tflite --target web")
     shape = (test["count"], test["height"], test["width"], test["channels"])
     if min(shape) < 1:
         raise errors.UsageError(f"test image description {description}: count, height, width and channels must be "
@@ -138,7 +138,7 @@ def _test_array(export_dir, description, name, dtype):
     path = export_dir / name
     if not path.is_file():
         raise errors.UsageError(f"{path} does not exist, but {description} names it; write the test images again with "
-                                "python mobile/write_test_images.py")
+                                "python -m ddnn_tf.export_tflite --target web")
     try:
         return np.fromfile(path, dtype)
     except OSError as error:

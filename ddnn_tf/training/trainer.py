@@ -17,11 +17,14 @@ import shutil
 import sys
 
 import keras
+import ml_collections
 import tensorflow as tf
 
 import ddnn_tf
 from ddnn_tf import config as run_config, errors, files
 from ddnn_tf.data import pipeline
+from ddnn_tf.models import backbones
+from ddnn_tf.models.ddnn import DDNN
 from ddnn_tf.run import Run
 from ddnn_tf.training import distributed
 from ddnn_tf.training.callbacks import (EpochCheckpoint, EpochTimer, LossBecameNaN, PreciseBN, ProgressLines,
@@ -30,12 +33,8 @@ from ddnn_tf.training.callbacks import (EpochCheckpoint, EpochTimer, LossBecameN
 
 def build_model(config, info, steps_per_epoch=1):
     """The DDNN a config describes, on the pixels ``info`` (a ``DataInfo``) describes; ``joint`` mode does not distil."""
-    return ddnn_tf.build_ddnn(
-        config.model.arch, info.num_classes, info.image_shape,
-        depths=tuple(config.model.depths) or None, stem=config.model.stem, bn=config.model.bn,
-        width=config.model.width, zero_init_residual=config.model.zero_init_residual, heads=config.model.heads,
-        objective=run_config.objective(config, steps_per_epoch), pixel_mean=info.mean, pixel_std=info.std,
-    )
+    backbone = backbones.build(config.model.to_dict(), info.num_classes, info.image_shape)
+    return DDNN(backbone, run_config.objective(config, steps_per_epoch), pixel_mean=info.mean, pixel_std=info.std)
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -140,9 +139,10 @@ def check_same_config(run, config):
             f"{run.workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
             f"{resume}use another --workdir"
         )
-    # A run written before a key existed trained with its default.
-    stored = {**_leaves(run_config.base_config().to_dict()), **_leaves(run.config)}
+    # A run written before a key existed trained with its default (a key of the family this config builds).
     wanted = _leaves(config.to_dict())
+    defaults = _leaves(run_config.base_config().to_dict())
+    stored = {**{key: value for key, value in defaults.items() if key in wanted}, **_leaves(run.config)}
     changed = sorted(key for key in (stored.keys() | wanted.keys()) - CHANGEABLE_ON_RESUME
                      if stored.get(key) != wanted.get(key))
     if changed:
@@ -219,11 +219,12 @@ def _train_in(config, run, write_to, strategy, resuming):
     if config.mode != "independent":
         fit_one(make_ddnn, config, run, training_from, validation_data, strategy, write_to=write_to)
         return
-    # The paper's baseline: each depth trained alone, as a plain ResNet, with the same budget.
-    for depth in make_ddnn().depths:
-        if not isinstance(depth, int):
-            raise errors.UsageError(f"independent mode trains standard depths only, not {depth!r}")
+    # The paper's baseline: each depth trained alone, as its family's plain network, with the same budget.
+    backbone = make_ddnn().backbone
+    for depth in backbone.depths:
+        with errors.under("model."):
+            standalone = backbone.standalone_config(depth)
         alone = config.copy_and_resolve_references()
-        alone.model.arch, alone.model.depths = f"resnet{depth}", (depth,)
+        alone.model = ml_collections.ConfigDict({"family": backbone.family, **standalone})
         fit_one(lambda alone=alone: build_model(alone, info, batches_per_epoch), config, run, training_from,
                 validation_data, strategy, depth=depth, write_to=write_to)

@@ -15,7 +15,7 @@ CLUSTER = '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"typ
 CASES = {
     "missing config file": (["ddnn_tf.train", "--config={tmp}/inputs/none.py", "--workdir={tmp}/w"], {},
                             "no config file {tmp}/inputs/none.py and no shipped config of that name; shipped "
-                            "configs: cifar100_resnet34, cifar10_resnet20,"),
+                            "configs: cifar100_resnet34, cifar10_mobilenetv2, cifar10_resnet20,"),
     "config with a syntax error": (["ddnn_tf.train", "--config={tmp}/inputs/broken.py", "--workdir={tmp}/w"], {},
                                    "has a syntax error at line 1"),
     "config without get_config": (["ddnn_tf.train", "--config={tmp}/inputs/empty.py", "--workdir={tmp}/w"], {},
@@ -26,6 +26,11 @@ CASES = {
     "too many train_examples": ([*TRAIN, "--config.data.train_examples=9999999"], {},
                                 "the mnist train split holds 50000 images"),
     "unknown bn": ([*TRAIN, "--config.model.bn=foo"], {}, "unknown model.bn 'foo'; valid choices: shared, private, path"),
+    "unknown family": ([*TRAIN, "--config.model.family=foo"], {},
+                       "unknown model.family 'foo'; valid choices: resnet, mobilenet_v2"),
+    "another family's key": ([*TRAIN, "--config.model.family=mobilenet_v2", "--config.model.arch=mobilenet_v2"], {},
+                             "model.zero_init_residual is not an option of the mobilenet_v2 family; its options: "
+                             "family, arch, depths, stem, bn, width, bn_momentum, heads"),
     "unknown teacher": ([*TRAIN, "--config.ekd.teacher=foo"], {}, "valid choices: full, ensemble"),
     "negative temperature": ([*TRAIN, "--config.ekd.temperature=-1"], {}, "ekd.temperature must be above 0"),
     "warm-up as long as training": ([*TRAIN, "--config.epochs=1", "--config.optimizer.warmup_epochs=1"], {},

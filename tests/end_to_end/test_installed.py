@@ -85,5 +85,5 @@ def test_the_installed_train_command_takes_every_shipped_config_by_name(installe
         result = _run(installed, "ddnn-train", "--config", name, "--config.epochs=0", "--workdir", "never")
         assert result.returncode == 2 and "epochs must be at least 1, got 0" in result.stderr, (name, result.stderr)
     unknown = _run(installed, "ddnn-train", "--config", "mnist_resnet35")
-    assert unknown.returncode == 2 and "shipped configs: cifar100_resnet34, cifar10_resnet20" in unknown.stderr
+    assert unknown.returncode == 2 and "shipped configs: cifar100_resnet34, cifar10_mobilenetv2, cifar10_resnet20" in unknown.stderr
     assert not (installed[1] / "never").exists()

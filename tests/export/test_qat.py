@@ -126,7 +126,7 @@ def test_the_int8_file_is_chosen_on_validation_images_and_scored_on_test_images(
     monkeypatch.setattr(writer, "choose", lambda *args: chosen.append(args) or real_choose(*args))
     # prefer="ptq": the written file is the PTQ one, so both files' accuracies can be measured here.
     options = writer.Options("int8", calibration_steps=32, eval_examples=200, max_drop=100.0,
-                             qat=qat.Options(1, examples=16, prefer="ptq"))
+                             qat=qat.Options(1, examples=16, prefer="ptq", without_attention=True))
     (row,) = writer.export_depths(run, model, [DEPTH], tmp_path, options)
     meta = json.loads((tmp_path / row["file"]).with_suffix(".json").read_text())
     assert_matches_schema("export_metadata", meta)
@@ -233,7 +233,7 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     result = run_cli(
         "ddnn_tf.export_tflite", f"--workdir={workdir}", f"--depth={DEPTH}", "--qat_epochs=1", "--qat_examples=128",
         "--qat_learning_rate=1e-6", "--prefer=qat", "--calibration_steps=32", "--eval_examples=200", "--max_drop=5",
-        f"--out={tmp_path / 'out'}",
+        "--qat_without_attention", f"--out={tmp_path / 'out'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     path = tmp_path / "out" / f"resnet32_depth{DEPTH}_int8.tflite"
@@ -246,6 +246,9 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     assert (f"on 200 validation images post-training int8 {100 * chosen_on['ptq_int8_accuracy']:.2f}%, "
             f"quantization-aware int8 {100 * chosen_on['qat_int8_accuracy']:.2f}%; kept qat") in result.stdout
     report = meta["qat"]
+    # The run's objective for depth 20 (configs/mnist_resnet56.py's ekd terms), attention dropped by the flag.
+    assert report["objective"] == {"label_weight": 1.0, "label_smoothing": 0.0, "kd_weight": 1.0,
+                                   "temperature": 2.0, "teacher": "full"}
     assert report["replica_max_relative_difference"] <= 1e-5
     assert report["examples"] == 128 and report["steps"] == 2 and np.isfinite(report["epoch_losses"]).all()
     assert report["activation_ranges"] > 0 and report["fake_quant_start_agreement"] > 0.9
@@ -262,6 +265,27 @@ def test_short_qat_through_the_cli_writes_a_valid_int8_file(ekd_run, trained, he
     writer._check(validation, "int8", 5.0, "QAT file")  # raises when it lost more than 5 points
     assert validation["agreement"] >= 0.8
     assert validation["tflite_accuracy"] == pytest.approx(meta["tflite_accuracy"])
+
+
+@pytest.mark.slow
+def test_qat_refuses_a_sub_net_of_an_attention_objective_unless_told(ekd_run, tmp_path):
+    result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", "--qat_epochs=1",
+                     f"--out={tmp_path}")
+    assert result.returncode == 2 and not list(tmp_path.iterdir())
+    (line,) = error_lines(result)
+    assert "attention transfer (at_weight 50)" in line and "--qat_without_attention" in line
+
+
+def test_the_fine_tuning_terms_are_the_objectives_for_that_depth():
+    paper = ddnn_tf.Objective(kd_weight=1.0, at_weight=50.0, temperature=3.0, label_smoothing=0.1,
+                              subnet_label_weight=0.5)
+    assert paper.single_depth(56, 56) == {"label_weight": 1.0, "label_smoothing": 0.1, "kd_weight": 0.0,
+                                          "temperature": 3.0, "teacher": "full"}
+    with pytest.raises(ValueError, match="at_weight 50"):
+        paper.single_depth(20, 56)
+    assert paper.without_attention().single_depth(20, 56)["label_weight"] == 0.5
+    ensemble = ddnn_tf.Objective(kd_weight=2.0, teacher="ensemble")
+    assert ensemble.single_depth(56, 56)["kd_weight"] == 2.0, "an ensemble teaches the full net too"
 
 
 @pytest.mark.slow

@@ -14,9 +14,10 @@ from conftest import (
 )
 
 import ddnn_tf
+from ddnn_tf.models.backbones import options
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
+@pytest.mark.parametrize("bn", options.BN_MODES)
 def test_subnet_variables_are_a_subset_and_calls_create_none(bn, mnist_batch):
     model = build_tiny(bn=bn)
     full_ids = {id(v) for v in model.weights}
@@ -71,7 +72,7 @@ def test_path_bn_round_trips_through_a_keras_file(tmp_path, mnist_batch):
                                       model(mnist_batch[0], depth=depth, training=False))
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
+@pytest.mark.parametrize("bn", options.BN_MODES)
 def test_subnet_matches_dynamic_call(bn, mnist_batch):
     model = build_tiny(bn=bn)
     images = mnist_batch[0]
@@ -149,7 +150,7 @@ def test_blocks_reached_by_one_path_are_computed_once_per_step(bn, stage1_block2
     assert [calls.count(name) for name in names] == [1, 1, stage1_block2_calls, 1, 3]
 
 
-@pytest.mark.parametrize("bn", ddnn_tf.models.architectures.BN_MODES)
+@pytest.mark.parametrize("bn", options.BN_MODES)
 def test_zero_init_residual_makes_every_depth_the_same_function(bn, mnist_batch):
     images = mnist_batch[0]
     model = build_tiny(bn=bn, zero_init_residual=True)

@@ -28,12 +28,11 @@ def _needs_browser():
 
 @pytest.fixture(scope="module")
 def web_export(ekd_run, tmp_path_factory):
-    """An export folder for the browser: both depths with float32 logits, 40 test images, and three bad files."""
+    """An export folder for the browser: both depths with float32 logits, the 100 test images the export
+    validated them on and wrote beside them, and three bad files."""
     out = tmp_path_factory.mktemp("export_web")
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--target=web", "--depth=all", f"--out={out}",
                      "--eval_examples=100", "--calibration_steps=20")
-    assert result.returncode == 0, result.stderr
-    result = run_cli("mobile.write_test_images", f"--workdir={ekd_run}", f"--out={out}", "--count=40")
     assert result.returncode == 0, result.stderr
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", f"--out={out / 'device'}",
                      "--eval_examples=100", "--calibration_steps=20")
@@ -99,7 +98,7 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
     assert timed == {(f"resnet32_depth{d}_int8.tflite", t) for d in (20, 32) for t in (1, 2)}, "every depth has latencies"
     for result in report["results"]:
         assert len(result["timings_ms"]) == 15 and result["median_ms"] > 0 and result["accelerator"] == "wasm"
-        # The browser's LiteRT against the Python interpreter's, on the same 40 test images.
+        # The browser's LiteRT against the Python interpreter's, on the same 100 test images.
         assert result["agreement"] == 1.0 and result["max_relative_difference"] <= web.FLOAT32_TOLERANCE, result
         assert 0 <= result["accuracy"] <= 1
     problems = {p["file"]: p["message"] for p in report["problems"]}
@@ -130,7 +129,7 @@ def test_the_server_isolates_the_page_and_serves_nothing_outside_its_folders(ser
     entries = {entry["file"]: entry for entry in catalogue["files"]}
     assert entries["phone_depth20_int8.tflite"]["output_dtype"] == "int8"
     assert entries["notes.tflite"]["problem"].startswith("not a valid TFLite file")
-    assert len(entries["resnet32_depth20_int8.tflite"]["expected_logits"]) == catalogue["test_images"]["count"] == 40
+    assert len(entries["resnet32_depth20_int8.tflite"]["expected_logits"]) == catalogue["test_images"]["count"] == 100
     for path in ("/files/../run.json", "/files/%2e%2e/run.json", "/files/device/resnet32_depth20_int8.tflite",
                  "/litert/../../../../etc/passwd", "/files/run.json.py", "/elsewhere"):
         assert _get(f"{url}{path}")[0] == 404, path
