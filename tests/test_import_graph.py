@@ -89,3 +89,12 @@ def test_the_data_path_runs_one_way():
     order = ["ddnn_tf.data", "ddnn_tf.models", "ddnn_tf.training", "ddnn_tf.export"]
     backwards = [(a, b) for i, a in enumerate(order) for b in order[i + 1:] if b in arrows[a]]
     assert not backwards, f"an earlier stage imports a later one: {backwards}"
+
+
+def test_every_package_of_the_source_is_installed():
+    """pyproject.toml lists the packages by name: a new folder left out would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_module_name(path) for path in PACKAGE.rglob("__init__.py") if "node_modules" not in path.parts}
+    assert found <= listed, f"not in pyproject.toml's packages: {sorted(found - listed)}"
