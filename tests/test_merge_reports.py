@@ -82,6 +82,14 @@ def test_merge_reports_labels_one_device_measured_two_ways(tmp_path):
         {"file": "a", "depth": 20, "quantize": None, "threads": 2, "median_ms": 1.0, "p90_ms": None,
          "accuracy": None, "validated_accuracy": None, "runs": 1, "timings_ms": ["fast"]}]}),
      "results[0].timings_ms must be a non-empty list of milliseconds"),
+    # A virtual clock (headless Chromium's --virtual-time-budget) reads 0 for every run.
+    (json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x"}, "results": [
+        {"file": "a", "depth": 20, "quantize": None, "threads": 2, "median_ms": 5.0, "p90_ms": None,
+         "accuracy": None, "validated_accuracy": None, "runs": 3, "timings_ms": [0, 0, 0]}]}),
+     "results[0].median_ms is 0, which no clock measures"),
+    (json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x"}, "results": [
+        {"file": "a", "depth": 20, "quantize": None, "threads": 2, "median_ms": -1.0, "p90_ms": None,
+         "accuracy": None, "validated_accuracy": None}]}), "results[0].median_ms is -1.0, which no clock measures"),
 ])
 def test_merge_reports_refuses_a_bad_report_and_writes_nothing(tmp_path, content, message):
     path = tmp_path / "report.json"

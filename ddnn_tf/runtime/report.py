@@ -5,6 +5,8 @@ over adb and the browser page; ``merge_reports`` and the browser benchmark's
 server read them through ``check``.
 """
 
+import math
+
 from ddnn_tf import errors, files
 from ddnn_tf.runtime import timing
 
@@ -54,7 +56,17 @@ def check(report, where):
                 raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
         _check_timings(result, f"{where}: results[{index}]")
     report["results"] = [timing.complete(result) for result in results]
+    for index, result in enumerate(report["results"]):
+        _check_measured(result, f"{where}: results[{index}]")
     return report
+
+
+def _check_measured(result, where):
+    """A median that is 0, negative or not finite was never measured: a virtual or too coarse clock."""
+    median = result["median_ms"]
+    if median is not None and not 0 < median < math.inf:
+        raise errors.UsageError(f"{where}.median_ms is {median!r}, which no clock measures: the timer was virtual "
+                                "or too coarse for this file; time it again with a real clock or more runs per timing")
 
 
 def _check_timings(result, where):

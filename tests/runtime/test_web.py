@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from conftest import REPO, TINY_TFLITE, assert_matches_schema, error_lines, run_cli
 
+from ddnn_tf import errors
 from ddnn_tf.runtime import web
 
 HEADLESS = REPO / "tests" / "browser" / "usr" / "lib" / "chromium" / "chromium-headless-shell"
@@ -21,15 +22,26 @@ MAKE_HINT = "run make test (it downloads Debian's chromium-headless-shell and Li
 
 def _needs_browser():
     """Skips without the browser or LiteRT.js; under CI, which installs both (make test), fails instead."""
-    if not HEADLESS.is_file() or not web.default_litert_dir().is_dir():
+    _needs_litert()
+    if not HEADLESS.is_file():
         missing = pytest.fail if os.environ.get("CI") else pytest.skip
-        missing(f"no headless Chromium at {HEADLESS} or no LiteRT.js: {MAKE_HINT}")
+        missing(f"no headless Chromium at {HEADLESS}: {MAKE_HINT}")
+
+
+def _needs_litert():
+    """The server serves LiteRT.js to the page: without it, skips (fails under CI, as ``_needs_browser``)."""
+    try:
+        web.check_litert_dir(web.default_litert_dir())
+    except errors.UsageError as missing_litert:
+        missing = pytest.fail if os.environ.get("CI") else pytest.skip
+        missing(f"{missing_litert}; {MAKE_HINT}")
 
 
 @pytest.fixture(scope="module")
 def web_export(ekd_run, tmp_path_factory):
     """An export folder for the browser: both depths with float32 logits, the 100 test images the export
     validated them on and wrote beside them, and three bad files."""
+    _needs_litert()
     out = tmp_path_factory.mktemp("export_web")
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--target=web", "--depth=all", f"--out={out}",
                      "--eval_examples=100", "--calibration_steps=20")
@@ -46,6 +58,7 @@ def web_export(ekd_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(web_export):
+    _needs_litert()
     saved = []
     server = web.Server(("127.0.0.1", 0), web_export, web.default_litert_dir(), max_report_bytes=1 << 20,
                         on_report=saved.append)
@@ -147,6 +160,11 @@ def test_a_bad_report_is_refused_with_a_reason_and_the_server_stays_up(server):
     status, answer = _post(url, json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x", "kind": "host"},
                                             "results": []}).encode())
     assert status == 400 and answer["error"] == "the report's device.kind must be 'browser'"
+    unmeasured = {"file": "a.tflite", "depth": 20, "quantize": "int8", "threads": 1, "median_ms": 0.0, "p90_ms": 0.0,
+                  "accuracy": None, "validated_accuracy": None}
+    status, answer = _post(url, json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": "x", "kind": "browser"},
+                                            "results": [unmeasured]}).encode())
+    assert status == 400 and "median_ms is 0.0, which no clock measures" in answer["error"]
     status, answer = _post(url, b"x", length=(1 << 20) + 1)
     assert status == 413 and answer["error"] == f"the report has {(1 << 20) + 1} bytes; the limit is {1 << 20}"
     assert sorted(p.name for p in server.export_dir.iterdir()) == before, "nothing written"

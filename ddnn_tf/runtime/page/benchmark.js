@@ -217,6 +217,13 @@ async function main() {
       }
     }
   }
+  // A median of 0 ms (or one that is not finite) was never measured: the clock is virtual or too coarse.
+  const unmeasured = results.filter(r => !(r.median_ms > 0 && Number.isFinite(r.median_ms)));
+  if (unmeasured.length) {
+    status(`stopped: ${unmeasured[0].file} timed ${unmeasured[0].median_ms} ms, which no clock measures: this ` +
+           'browser\'s timer is virtual or too coarse; no report was sent');
+    return;
+  }
   // What ran the files, for the device's runtime: the accelerator asked for when none ran.
   const ran = [...new Set(results.map(r => r.accelerator))].join(', ') || accelerator;
   plot(results);
