@@ -10,9 +10,10 @@ Each file ``<arch>_depth<N>_<quantize>.tflite`` is the standalone sub-net of
 that depth on uint8 pixels (it normalises them inside), with ``<name>.json``
 beside it (shapes, labels, quantization, cost, sha256, Keras and TFLite
 accuracy). A file is written only
-after the LiteRT interpreter has run it on held-out data: float32 must match
-Keras to 1e-4 relative, a quantized file may lose at most ``--max_drop``
-accuracy points. ``--bundle`` also writes one file with a ``depth_N``
+after the LiteRT interpreter has run it on the run's validation images:
+float32 must match Keras to 1e-4 relative, a quantized file may lose at most
+``--max_drop`` accuracy points (its .json's ``gate``); the accuracies it
+reports are on the held-out test images, which decide nothing. ``--bundle`` also writes one file with a ``depth_N``
 signature per depth. ``--qat_epochs N`` (needs ``pip install ddnn_tf[qat]``,
 see ``ddnn_tf.export.qat``) also fine-tunes each depth with quantization-aware
 training, by the run's own objective for that depth (its cross-entropy and KL
@@ -44,7 +45,8 @@ _FLOAT_OUTPUT = flags.DEFINE_bool(
 _TARGET = flags.DEFINE_enum("target", "device", tuple(targets.TARGETS), "; ".join(
     f"{t.name}: {t.description}, into <workdir>/{t.folder} by default" for t in targets.TARGETS.values()) + ".")
 _CALIBRATION = flags.DEFINE_integer("calibration_steps", 200, "Training images that calibrate int8.")
-_EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images that validate each file.")
+_EVAL = flags.DEFINE_integer("eval_examples", 1000,
+                             "Validation images that check each file, and test images that score it.")
 _MAX_DROP = flags.DEFINE_float("max_drop", 1.0, "Largest accuracy drop (points) a quantized file may have.")
 _BUNDLE = flags.DEFINE_bool("bundle", False, "Also write one file with a signature per depth.")
 _OUT = flags.DEFINE_string("out", None, "Output directory (default: <workdir>/export).")

@@ -39,8 +39,9 @@ class Options:
 
     ``quantize`` is one of ``ddnn_tf.runtime.QUANTIZE_MODES``; ``float_output``
     gives int8 files float32 logits; ``calibration_steps`` training images
-    calibrate int8; ``eval_examples`` held-out test images validate every
-    file, which may lose at most ``max_drop`` points; ``bundle`` also writes
+    calibrate int8; every file is checked on ``eval_examples`` of the run's
+    validation images, on which it may lose at most ``max_drop`` points, and
+    scored on as many held-out test images; ``bundle`` also writes
     one file with a signature per depth; ``qat`` (a ``qat.Options``) also
     trains each int8 depth quantization-aware and keeps the file more
     accurate on ``eval_examples`` of the run's validation images; ``target``
@@ -100,6 +101,12 @@ def _check(validation, quantize, max_drop, what):
             f"{what}: {quantize} accuracy {100 * validation['tflite_accuracy']:.2f}% is {drop:.2f} points below "
             f"Keras ({100 * validation['keras_accuracy']:.2f}%), more than --max_drop {max_drop}"
         )
+
+
+def _gate_fields(gate):
+    """What a file's .json records of the check that kept it, on the run's validation images."""
+    return {"images": "validation", "examples": gate["examples"], "keras_accuracy": gate["keras_accuracy"],
+            "tflite_accuracy": gate["tflite_accuracy"], "max_relative_difference": gate["max_relative_difference"]}
 
 
 def choose(prefer, ptq_accuracy, qat_accuracy):
@@ -200,16 +207,18 @@ def export_depths(run, model, depths, out, options=Options()):
         return {depth: np.asarray(model.subnet(depth).predict(pixels, batch_size=256, verbose=0)) for depth in depths}
 
     keras_logits = logits_on(images)
-    training = choice = None
+    # Keeping or refusing a file is a decision: it is made on the run's validation images (as QAT's
+    # choice is); the test images only score the kept file.
+    _, validation_data, _ = run.datasets(role="validation")
+    gate_images, gate_labels = pipeline.take_examples(validation_data, options.eval_examples)
+    gate_images = gate_images.astype(np.uint8)
+    if len(gate_images) == 0:
+        raise errors.UsageError("the run's validation set is empty, and every file is checked on it before it is "
+                                "kept; train with data.validation_examples of 1 or more")
+    gate_logits = logits_on(gate_images)
+    training = None
     if qat_options:
         training = qat.training_set(model, train_data, qat_options.examples)
-        _, validation_data, _ = run.datasets(role="validation")
-        choice_images, choice_labels = pipeline.take_examples(validation_data, options.eval_examples)
-        choice_images = choice_images.astype(np.uint8)
-        if len(choice_images) == 0:
-            raise errors.UsageError("the run's validation set is empty, and --qat_epochs checks the QAT file and "
-                                    "chooses the int8 file on it: export without --qat_epochs")
-        choice = (choice_images, choice_labels, logits_on(choice_images))
     converted = {}
     for depth in depths:
         flatbuffer = convert_depth(model, depth, quantize, calibration, float_output)
@@ -218,11 +227,12 @@ def export_depths(run, model, depths, out, options=Options()):
         qat_fields = {}
         if qat_options:
             flatbuffer, runner, validation, qat_fields = better_int8(
-                model, depth, run, qat_options, training, calibration, (*choice[:2], choice[2][depth]),
+                model, depth, run, qat_options, training, calibration, (gate_images, gate_labels, gate_logits[depth]),
                 (images, labels, keras_logits[depth]), (flatbuffer, runner, validation), float_output,
             )
-        _check(validation, quantize, max_drop, f"depth {depth}")
-        converted[depth] = (flatbuffer, runner, validation, qat_fields)
+        gate = validate(runner, gate_logits[depth], gate_labels, gate_images)
+        _check(gate, quantize, max_drop, f"depth {depth}")
+        converted[depth] = (flatbuffer, runner, validation, {**qat_fields, "gate": _gate_fields(gate)})
         print(f"depth {depth}: {quantize} converted and validated, top-1 {100 * validation['tflite_accuracy']:.2f}% "
               f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
@@ -240,9 +250,11 @@ def export_depths(run, model, depths, out, options=Options()):
         for depth in depths:
             runner = Runner(flatbuffer, signature_name(depth))
             validation = validate(runner, keras_logits[depth], labels, images)
-            _check(validation, quantize, max_drop, f"bundle signature {signature_name(depth)}")
+            gate = validate(runner, gate_logits[depth], gate_labels, gate_images)
+            _check(gate, quantize, max_drop, f"bundle signature {signature_name(depth)}")
             signatures[signature_name(depth)] = {
                 **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output),
+                "gate": _gate_fields(gate),
                 "single_file_max_difference": float(np.max(np.abs(validation["logits"] - converted[depth][2]["logits"]))),
             }
         name = f"{prefix}bundle_{quantize}"

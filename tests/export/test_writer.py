@@ -134,6 +134,25 @@ def test_bundle_has_a_signature_per_depth_matching_the_single_files(trained, tmp
 
 
 @pytest.mark.slow
+def test_the_gate_that_keeps_a_file_reads_validation_images_and_the_test_images_only_score_it(trained, tmp_path):
+    model, run = trained
+    (row,) = writer.export_depths(run, model, [20], tmp_path, writer.Options("int8", calibration_steps=64,
+                                                                                eval_examples=150, max_drop=100.0))
+    meta = json.loads((tmp_path / row["file"]).with_suffix(".json").read_text())
+    assert_matches_schema("export_metadata", meta)
+    tflite = runtime.Runner((tmp_path / row["file"]).read_bytes())
+
+    def accuracy(role):
+        held_out = run.datasets(role=role)[1]
+        images, labels = pipeline.take_examples(held_out, 150)
+        return float(np.mean([tflite(image).argmax() for image in images.astype(np.uint8)] == labels))
+
+    assert meta["gate"]["images"] == "validation" and meta["gate"]["examples"] == 150
+    assert meta["gate"]["tflite_accuracy"] == accuracy("validation")
+    assert meta["tflite_accuracy"] == accuracy("eval"), "the reported accuracy is the test images'"
+
+
+@pytest.mark.slow
 def test_quantized_file_over_the_drop_limit_is_not_written(trained, tmp_path):
     # A limit no file can meet (the CLI refuses a negative --max_drop; the library takes it).
     out = tmp_path / "out"
