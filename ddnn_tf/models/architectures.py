@@ -68,8 +68,7 @@ ARCHS = {
 
 def scaled_widths(family, width):
     """Channels per stage at a width multiplier (as in width-multiplied networks), at least 1 each."""
-    if not width > 0:
-        raise ValueError(f"width must be a positive multiplier such as 0.25, 0.5 or 1.0, got {width}.")
+    options.check_width(width)
     return tuple(max(1, int(round(channels * width))) for channels in family.widths)
 
 

@@ -43,8 +43,7 @@ def check(arch, depths=None, stem="auto", bn="path", width=1.0, heads="shared"):
     errors.check_choice("arch", arch, FULL_DEPTHS)
     errors.check_choice("stem", stem, STEMS)
     options.check_sharing(bn, heads)
-    if not width > 0:
-        raise ValueError(f"width must be a positive multiplier such as 0.35, 0.5, 1.0 or 1.4, got {width}.")
+    options.check_width(width)
     full = FULL_DEPTHS[arch]
     standard = tuple(options.nested(NAMED_DEPTHS, full))
     return options.resolve(arch, full, NAMED_DEPTHS, depths, standard)

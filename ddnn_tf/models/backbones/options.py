@@ -6,6 +6,12 @@ BN_MODES = ("shared", "private", "path")
 HEADS = ("shared", "private")
 
 
+def check_width(width):
+    """Raises a ValueError unless ``width`` is a positive channel multiplier."""
+    if not width > 0:
+        raise ValueError(f"width must be a positive multiplier such as 0.25, 0.5 or 1.0, got {width}.")
+
+
 def check_sharing(bn, heads):
     """Raises a UsageError (a ValueError) unless ``bn`` and ``heads`` are valid choices."""
     errors.check_choice("bn", bn, BN_MODES)
