@@ -10,7 +10,9 @@ export folder with LiteRT.js, checks its outputs on the run's test images
 report, written as ``benchmark_browser_<device>.json`` into the served
 folder (``<workdir>/export_web`` by default): ``python -m
 ddnn_tf.merge_reports`` puts it beside the host's ``benchmark.json``. LiteRT.js cannot read int8 logits: export the files with
-``--target web``. Runs until interrupted (Ctrl-C); needs no TensorFlow.
+``--target web``. Runs until interrupted (Ctrl-C); needs no TensorFlow. What a peer can
+cost is bounded: 16 connections at once, 10 s for a request to arrive, and
+``--max_reports`` files of ``--max_stored_bytes`` together in the folder.
 """
 
 from pathlib import Path
@@ -26,6 +28,9 @@ _PORT = flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port)
 _LITERT_DIR = flags.DEFINE_string("litert_dir", None, "The @litertjs folder of an npm install (default: the page's "
                                   "own, installed by make test).")
 _MAX_REPORT = flags.DEFINE_integer("max_report_bytes", 4 << 20, "Largest report the server accepts.")
+_MAX_REPORTS = flags.DEFINE_integer("max_reports", 100, "Most report files the folder may hold; past them a new "
+                                    "device's report is refused (HTTP 507) until some are moved out.")
+_MAX_STORED = flags.DEFINE_integer("max_stored_bytes", 64 << 20, "Most bytes the folder's reports may take together.")
 
 
 def main(argv):
@@ -40,12 +45,13 @@ def main(argv):
                                 f"python -m ddnn_tf.export_tflite --workdir {_WORKDIR.value} --target web")
     if not 0 <= _PORT.value < 65536:
         raise errors.UsageError(f"--port must be from 0 to 65535, got {_PORT.value}")
-    if _MAX_REPORT.value < 1:
-        raise errors.UsageError(f"--max_report_bytes must be at least 1, got {_MAX_REPORT.value}")
+    for flag in (_MAX_REPORT, _MAX_REPORTS, _MAX_STORED):
+        if flag.value < 1:
+            raise errors.UsageError(f"--{flag.name} must be at least 1, got {flag.value}")
     # The folder is read first, then the socket opened, so that only the socket's errors read "cannot listen".
     server = web.Server((_HOST.value, _PORT.value), export_dir, _LITERT_DIR.value or web.default_litert_dir(),
                         _MAX_REPORT.value, on_report=lambda path: print(f"saved {path}", flush=True),
-                        bind_and_activate=False)
+                        bind_and_activate=False, max_reports=_MAX_REPORTS.value, max_stored_bytes=_MAX_STORED.value)
     try:
         server.listen()
     except OSError as error:

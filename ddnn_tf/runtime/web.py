@@ -21,6 +21,7 @@ import json
 import re
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,11 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", 
                  ".bin": "application/octet-stream", ".map": "application/json"}
 FLOAT32_TOLERANCE = 1e-4  # relative, as the export's float32 check
 REPORT_PREFIX = "benchmark_browser_"
+# What strangers on the network can hold: ``make serve --host 0.0.0.0`` listens to every peer.
+MAX_REPORTS = 100  # report files in the folder
+MAX_STORED_BYTES = 64 << 20  # their bytes together
+MAX_CONNECTIONS = 16  # handler threads at once; the next connection is answered 503 without one
+BODY_TIMEOUT_S = 10.0  # for the request line and headers between bytes, and for a report's whole body
 
 
 def network_address():
@@ -159,19 +165,33 @@ def report_name(device_name):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    """Serves one export folder's benchmark page; ``serve_forever`` runs it."""
+    """Serves one export folder's benchmark page; ``serve_forever`` runs it.
+
+    What a peer can cost is bounded: at most ``max_connections`` handler
+    threads, a request's headers and body within ``body_timeout`` seconds, and
+    at most ``max_reports`` report files of ``max_stored_bytes`` together in
+    the folder (a device posting again replaces its own file).
+    """
 
     daemon_threads = True
+    request_queue_size = 64  # connections the kernel holds until accepted; past them a peer's connect waits
 
-    def __init__(self, address, export_dir, litert_dir, max_report_bytes, on_report=None, bind_and_activate=True):
+    def __init__(self, address, export_dir, litert_dir, max_report_bytes, on_report=None, bind_and_activate=True,
+                 max_reports=MAX_REPORTS, max_stored_bytes=MAX_STORED_BYTES, max_connections=MAX_CONNECTIONS,
+                 body_timeout=BODY_TIMEOUT_S):
         """Reads the folder (``catalogue``: a damaged one is a UsageError), then listens on ``address`` unless
         ``bind_and_activate`` is false, which leaves ``listen`` to the caller, to tell its errors apart."""
         self.export_dir = Path(export_dir).resolve()
         self.litert_dir = check_litert_dir(litert_dir).resolve()
         self.catalogue = json.dumps(catalogue(self.export_dir)).encode()
         self.max_report_bytes = max_report_bytes
+        self.max_reports = max_reports
+        self.max_stored_bytes = max_stored_bytes
+        self.body_timeout = body_timeout
         self.on_report = on_report or (lambda path: None)
         self.lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections = max_connections
         super().__init__(address, _Handler, bind_and_activate)
 
     def listen(self):
@@ -183,9 +203,49 @@ class Server(http.server.ThreadingHTTPServer):
             self.server_close()
             raise
 
+    def process_request(self, request, client_address):
+        """A thread per connection while there are slots; past them, a 503 from this thread, and the socket closed."""
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": f"the server is answering {self.max_connections} connections already; "
+                                        "try again in a few seconds"}).encode()
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def store(self, name, document):
+        """Writes a report as ``name`` in the folder, or returns why the folder has no room for it."""
+        body = (json.dumps(document, indent=2) + "\n").encode()  # as files.write_json writes it
+        with self.lock:
+            stored = {path.name: path.stat().st_size for path in self.export_dir.glob(f"{REPORT_PREFIX}*.json")}
+            replaced = stored.pop(name, None) is not None
+            if not replaced and len(stored) >= self.max_reports:
+                return (f"{self.export_dir} holds {len(stored)} reports, the most this server keeps; move "
+                        f"{REPORT_PREFIX}*.json files out of it to make room")
+            if sum(stored.values()) + len(body) > self.max_stored_bytes:
+                return (f"{self.export_dir}'s reports would take more than {self.max_stored_bytes} bytes, the most "
+                        f"this server keeps; move {REPORT_PREFIX}*.json files out of it to make room")
+            files.atomic_write(self.export_dir / name, lambda tmp: Path(tmp).write_bytes(body))
+        return None
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "ddnn_tf"
+    timeout = BODY_TIMEOUT_S  # set on the socket by setup(); the body has its own deadline (_read_body)
+
+    def setup(self):
+        self.timeout = self.server.body_timeout
+        super().setup()
 
     def log_message(self, format, *args):  # one line per report instead, from the command
         pass
@@ -198,11 +258,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().end_headers()
 
     def _send(self, status, body, content_type="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except ConnectionError:  # the peer left before its answer
+            self.close_connection = True
 
     def _error(self, status, message):
         self._send(status, json.dumps({"error": message}).encode())
@@ -246,7 +309,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length > self.server.max_report_bytes:
             self.close_connection = True  # the body is not read
             return self._error(413, f"the report has {length} bytes; the limit is {self.server.max_report_bytes}")
-        body = self.rfile.read(length)
+        try:
+            body = self._read_body(length)
+        except TimeoutError:
+            self.close_connection = True
+            return self._error(408, f"the report's {length} bytes did not arrive within {self.server.body_timeout:g} s")
+        except ConnectionError:
+            self.close_connection = True
+            return None
         try:
             document = json.loads(body)
         except ValueError as error:  # not UTF-8, or not JSON
@@ -258,10 +328,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except errors.UsageError as error:
             return self._error(400, str(error))
         name = report_name(document["device"]["name"])
-        with self.server.lock:
-            files.write_json(self.server.export_dir / name, document)
+        refusal = self.server.store(name, document)
+        if refusal:
+            return self._error(507, refusal)
         self.server.on_report(self.server.export_dir / name)
         self._send(200, json.dumps({"saved": name}).encode())
+
+
+    def _read_body(self, length):
+        """``length`` bytes within the server's ``body_timeout`` in all: a peer sending a byte at a time cannot
+        hold the thread, as it could if the timeout applied to each read alone."""
+        deadline = time.monotonic() + self.server.body_timeout
+        chunks, remaining = [], length
+        while remaining:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.connection.settimeout(left)
+            chunk = self.rfile.read1(min(remaining, 1 << 16))
+            if not chunk:
+                raise ConnectionError("the peer closed the connection")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
 
 
 # Flags that keep a headless Chromium from reaching for Google's services, which a closed network refuses.

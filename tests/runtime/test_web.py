@@ -179,6 +179,8 @@ def test_serve_benchmark_bad_input_is_one_line(tmp_path):
     (tmp_path / "export_web").mkdir()
     result = run_cli("ddnn_tf.serve_benchmark", f"--workdir={tmp_path}", f"--litert_dir={tmp_path / 'none'}")
     assert result.returncode == 2 and "LiteRT.js is not in" in result.stderr and "npm install --prefix" in result.stderr
+    result = run_cli("ddnn_tf.serve_benchmark", f"--export_dir={tmp_path / 'export_web'}", "--max_reports=0")
+    assert result.returncode == 2 and error_lines(result) == ["error: --max_reports must be at least 1, got 0"]
 
 
 def _damaged(folder, name, content):
@@ -252,3 +254,100 @@ def test_network_address_is_one_of_this_machine_s_addresses():
     assert not ipaddress.ip_address(address).is_unspecified
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((address, 0))
+
+
+def _bounded_server(tmp_path, **limits):
+    """A server on a tiny valid folder (no TensorFlow, no LiteRT.js), running in a thread; the caller shuts it down."""
+    folder = _damaged(tmp_path / "export_web", "test_labels.bin", bytes(2 * 4))  # nothing damaged
+    server = web.Server(("127.0.0.1", 0), folder, _fake_litert(tmp_path), max_report_bytes=1 << 16, **limits)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _browser_report(device_name, padding=""):
+    result = {"file": "a.tflite", "depth": 8, "quantize": "int8", "threads": 1, "median_ms": 1.5, "p90_ms": 2.0,
+              "accuracy": None, "validated_accuracy": None, "padding": padding}
+    return json.dumps({"schema": "ddnn_tf.benchmark/1", "device": {"name": device_name, "kind": "browser"},
+                       "results": [result]}).encode()
+
+
+def _reports(folder):
+    return sorted(folder.glob(f"{web.REPORT_PREFIX}*.json"))
+
+
+def test_the_server_keeps_a_bounded_number_of_reports_and_says_how_to_make_room(tmp_path):
+    server, url = _bounded_server(tmp_path, max_reports=20)
+    try:
+        answers = [_post(url, _browser_report(f"phone {n}")) for n in range(200)]
+        assert [status for status, _ in answers] == [200] * 20 + [507] * 180
+        assert answers[-1][1]["error"] == (f"{server.export_dir} holds 20 reports, the most this server keeps; move "
+                                           "benchmark_browser_*.json files out of it to make room")
+        assert len(_reports(server.export_dir)) == 20
+        assert _post(url, _browser_report("phone 3"))[0] == 200, "a device posting again replaces its own report"
+        _reports(server.export_dir)[0].unlink()
+        assert _post(url, _browser_report("phone 199"))[0] == 200, "room made, room used"
+        assert len(_reports(server.export_dir)) == 20
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_server_keeps_a_bounded_number_of_report_bytes(tmp_path):
+    server, url = _bounded_server(tmp_path, max_stored_bytes=30_000)
+    try:
+        statuses = [_post(url, _browser_report(f"tablet {n}", padding="x" * 9_000))[0] for n in range(5)]
+        assert statuses == [200, 200, 200, 507, 507]
+        assert sum(path.stat().st_size for path in _reports(server.export_dir)) <= 30_000
+        assert not list(server.export_dir.glob(".benchmark_browser_*")), "no temporary file left"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_slow_body_times_out_and_slow_peers_cannot_take_every_thread(tmp_path):
+    import socket
+
+    server, url = _bounded_server(tmp_path, body_timeout=2.0, max_connections=4)
+    port = server.server_address[1]
+    before = threading.active_count()
+    peers = []
+    try:
+        # One byte a tenth of a second: every read beats any per-read timeout, the whole body cannot.
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        slow.sendall(b"POST /report HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
+        started, answer = time.monotonic(), b""
+        while not answer:
+            try:
+                slow.sendall(b" ")
+            except OSError:
+                break
+            slow.settimeout(0.1)
+            try:
+                answer = slow.recv(4096)
+            except TimeoutError:
+                pass
+        slow.settimeout(30)
+        answer += b"".join(iter(lambda: slow.recv(4096), b""))
+        assert answer.startswith(b"HTTP/1.0 408 "), answer
+        assert b"the report's 4000 bytes did not arrive within 2 s" in answer
+        assert time.monotonic() - started < 6
+        slow.close()
+        # Ten peers that announce a body and send nothing: four threads at most, the rest answered 503 at once.
+        for _ in range(10):
+            peer = socket.create_connection(("127.0.0.1", port), timeout=30)
+            peer.sendall(b"POST /report HTTP/1.0\r\nContent-Length: 4000\r\n\r\n")
+            peers.append(peer)
+        time.sleep(0.3)
+        assert threading.active_count() - before <= 4
+        refused = [peer for peer in peers[4:] if peer.recv(64).startswith(b"HTTP/1.0 503 ")]
+        assert len(refused) == 6
+        for peer in peers[:4]:  # each held thread ends by its deadline, answering 408
+            assert b" 408 " in peer.recv(64)
+        time.sleep(0.3)
+        assert threading.active_count() - before <= 0 and _post(url, _browser_report("after"))[0] == 200
+        assert _reports(server.export_dir) and not list(server.export_dir.glob(".*")), "only whole reports"
+    finally:
+        for peer in peers:
+            peer.close()
+        server.shutdown()
+        server.server_close()
