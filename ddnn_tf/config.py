@@ -126,6 +126,8 @@ def base_config():
 
     # Before each epoch's validation, every depth's BN statistics re-estimated on
     # this many training batches (0: off), so model.keras and best.keras carry them.
+    # Off, a run whose moving averages end stale (a short run, one ending at a high
+    # rate) still has model.keras's statistics re-estimated once, on 20 batches.
     config.precise_bn_batches = 0
     config.bn_recalibration_batches = 20  # evaluation also reports accuracy after re-estimating BN
     return config
@@ -256,11 +258,6 @@ def check(config):
         )
     errors.check_range("precise_bn_batches", config.precise_bn_batches, 0)
     errors.check_range("bn_recalibration_batches", config.bn_recalibration_batches, 0)
-    if config.precise_bn_batches and config.model.get("bn") == "shared":
-        raise errors.UsageError(
-            "precise_bn_batches re-estimates each depth's own BN statistics, which bn=shared does not have: "
-            "use bn=path or private, or set precise_bn_batches=0"
-        )
     errors.check_range("cpu_replicas", config.cpu_replicas, 0)
     errors.check_range("cluster_timeout_s", config.cluster_timeout_s, 0, low_inclusive=False)
     if config.strategy == "multi_worker":

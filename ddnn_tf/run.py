@@ -94,6 +94,13 @@ class Run:
         files.write_json(self.record_file, {"config": config.to_dict(), "data": info.to_json(), **versions})
         self.__dict__.pop("record", None)
 
+    def add_to_record(self, key, name, entry):
+        """Sets ``run.json``'s ``key`` entry ``name`` (``{key: {name: entry}}``), keeping the rest of the record."""
+        record = files.read_json(self.record_file, "run record")
+        record.setdefault(key, {})[name] = entry
+        files.write_json(self.record_file, record)
+        self.__dict__.pop("record", None)
+
     @property
     def config(self):
         """The stored config, as a dict."""

@@ -18,12 +18,13 @@ import sys
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 
 import ddnn_tf
 from ddnn_tf import config as run_config, errors, files
 from ddnn_tf.data import pipeline
-from ddnn_tf.models import backbones
+from ddnn_tf.models import backbones, calibration
 from ddnn_tf.models.ddnn import DDNN
 from ddnn_tf.run import Run
 from ddnn_tf.training import distributed
@@ -37,16 +38,21 @@ def build_model(config, info, steps_per_epoch=1):
     return DDNN(backbone, run_config.objective(config, steps_per_epoch), pixel_mean=info.mean, pixel_std=info.std)
 
 
-def make_optimizer(config, steps_per_epoch):
-    """SGD (momentum) or AdamW with weight decay; linear warm-up, then cosine decay to zero."""
+def learning_rate_schedule(config, steps_per_epoch):
+    """Linear warm-up, then cosine decay to zero at the run's last step."""
     total = max(1, int(config.epochs * steps_per_epoch))
     warmup = int(config.optimizer.warmup_epochs * steps_per_epoch)
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         0.0 if warmup else config.optimizer.learning_rate,
         decay_steps=total - warmup,
         warmup_target=config.optimizer.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
+
+
+def make_optimizer(config, steps_per_epoch):
+    """SGD (momentum) or AdamW with weight decay, on ``learning_rate_schedule``."""
+    schedule = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer.name == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=config.optimizer.weight_decay)
     return keras.optimizers.SGD(
@@ -113,8 +119,36 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
                 f"{diverged}; that epoch was not saved ({run.checkpoints(depth)} holds {held}). "
                 f"Lower --config.optimizer.learning_rate or use float32, {where}"
             ) from None
+    settled = settle_bn_statistics(model, config, steps_per_epoch, training_from(0))
+    saved_as = str(write_to.model_file(depth).relative_to(write_to.workdir))
+    if settled["reestimated_on_images"]:
+        print(f"Re-estimated the BN statistics of {saved_as} on {settled['reestimated_on_images']} training images: "
+              f"{settled['statistics_lag']:.0%} of the moving averages predated the final weights (a short run, or "
+              "one ending at a high learning rate)")
+    write_to.add_to_record("final_bn", saved_as, settled)
     files.save_model(model, write_to.model_file(depth))
     return model
+
+
+def settle_bn_statistics(model, config, steps_per_epoch, train_data, num_batches=20):
+    """Re-estimates ``model``'s BN statistics if the run's moving averages were left stale; returns what it did.
+
+    The share of the statistics that predates the final weights is
+    ``calibration.statistics_lag`` of the run's learning rates and the BN
+    momentum. Past ``calibration.STALE_LIMIT`` the saved model would score
+    far below what it trained to (docs/design.md, "Precise BN"), so its
+    statistics are re-estimated on ``num_batches`` of ``train_data``, unless
+    ``precise_bn_batches`` already did that before the last validation.
+    """
+    momentum = model.backbone.bn_momentum
+    total = max(1, int(config.epochs * steps_per_epoch))
+    window = min(total, int(np.ceil(np.log(1e-4) / np.log(momentum))))  # older steps weigh under 1e-4 together
+    schedule = learning_rate_schedule(config, steps_per_epoch)
+    rates = [float(schedule(step)) / config.optimizer.learning_rate for step in range(total - window, total)]
+    lag = round(calibration.statistics_lag(rates, momentum), 5)
+    needed = lag > calibration.STALE_LIMIT and not config.precise_bn_batches
+    images = calibration.recalibrate_bn(model, train_data, num_batches=num_batches) if needed else 0
+    return {"statistics_lag": lag, "reestimated_on_images": images}
 
 
 # The keys a resumed run may change: where the TPU is, how long to wait for a cluster, and how much

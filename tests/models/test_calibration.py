@@ -55,9 +55,8 @@ def test_recalibration_repairs_unconverged_statistics():
 
 def test_shared_bn_is_recalibrated_on_a_copy_only(mnist_batch):
     model = build_tiny(bn="shared")
-    for depth in (None, 8):  # in place it would break the other depths: refused
-        with pytest.raises(ValueError, match="Use ddnn_tf.recalibrated_subnet"):
-            ddnn_tf.recalibrate_bn(model, _batches(), depth=depth)
+    with pytest.raises(ValueError, match="Use ddnn_tf.recalibrated_subnet"):  # in place it would break the others
+        ddnn_tf.recalibrate_bn(model, _batches(), depth=8)
     with pytest.raises(ValueError, match="valid choices: 8, 14, 20"):
         ddnn_tf.recalibrate_bn(build_tiny(), _batches(), depth=18)
     images = mnist_batch[0]
@@ -77,3 +76,31 @@ def test_recalibrated_subnet_matches_in_place_recalibration_for_private_bn(mnist
     ddnn_tf.recalibrate_bn(model, _batches(), depth=14, num_batches=2)
     np.testing.assert_allclose(copy(mnist_batch[0], training=False), model(mnist_batch[0], depth=14, training=False),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_shared_bn_is_reestimated_as_the_blend_of_every_depth():
+    """Each shared BN ends as the plain average of the batches it saw, in however many depths run it."""
+    model = build_tiny(bn="shared")
+    table = model.backbone._layer_table
+    full_only = table["stage2_block3_bn1"]  # in ResNet-20 only
+    alone = ddnn_tf.recalibrated_subnet(model, _batches(count=3), depth=20, num_batches=3)
+    assert ddnn_tf.recalibrate_bn(model, _batches(count=3), num_batches=3) == 192
+    # Training mode normalises by the batch, so the layer's inputs are those of depth 20 alone.
+    copied = next(layer for layer in alone.layers if layer.name == "stage2_block3_bn1")
+    np.testing.assert_allclose(full_only.moving_mean.numpy(), copied.moving_mean.numpy(), rtol=1e-4, atol=1e-5)
+    stem = table["stem_bn"]  # in every depth, on the same images: the average of three passes of each batch
+    stem_alone = next(layer for layer in alone.layers if layer.name == "stem_bn")
+    np.testing.assert_allclose(stem.moving_variance.numpy(), stem_alone.moving_variance.numpy(), rtol=1e-3, atol=1e-5)
+    assert {layer.momentum for layer in (stem, full_only)} == {0.9}
+
+
+def test_statistics_lag_counts_the_initial_values_and_the_steps_at_a_high_rate():
+    from ddnn_tf.models.calibration import STALE_LIMIT, statistics_lag
+
+    assert statistics_lag([], 0.9) == 1.0, "no step: the initial values"
+    np.testing.assert_allclose(statistics_lag([1.0] * 8, 0.9), 1.0)  # the initial 43 % and 57 % at the peak
+    np.testing.assert_allclose(statistics_lag([0.0] * 8, 0.9), 0.9 ** 8)
+    cosine_to_zero = 0.5 * (1 + np.cos(np.pi * np.arange(2000) / 2000))
+    assert statistics_lag(cosine_to_zero, 0.9) < 0.001 < STALE_LIMIT
+    assert statistics_lag(cosine_to_zero[:8], 0.9) > 0.5, "a handful of steps"
+    assert statistics_lag(cosine_to_zero[:1000], 0.9) > 0.4, "stopped halfway down"

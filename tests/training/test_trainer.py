@@ -312,3 +312,16 @@ def test_xla_is_left_to_keras_auto_on_for_a_gpu_off_on_this_cpu(monkeypatch):
     model = build_tiny()
     model.compile(optimizer=trainer.make_optimizer(base_config(), steps_per_epoch=10))
     assert model.jit_compile is True, "with a GPU, Keras's auto compiles the step with XLA"
+
+
+@pytest.mark.slow
+def test_a_short_run_s_saved_model_scores_what_it_trained_to(ekd_run):
+    """16 steps leave a fifth of BN's moving averages at their initial values: the saved statistics are re-estimated."""
+    settled = Run(ekd_run).record["final_bn"]["model.keras"]
+    assert settled["statistics_lag"] > 0.05 and settled["reestimated_on_images"] == 1024  # every training image
+    model = Run(ekd_run).model()
+    images, labels = next(iter(Run(ekd_run).datasets(role="validation")[1].unbatch().batch(500)))
+    for depth in model.depths:
+        inference = np.mean(np.argmax(model(images, depth=depth, training=False), -1) == labels.numpy())
+        training_mode = np.mean(np.argmax(model(images, depth=depth, training=True), -1) == labels.numpy())
+        assert inference >= training_mode - 0.05, (depth, inference, training_mode)
