@@ -2,6 +2,7 @@
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -106,6 +107,15 @@ def write_json(path, data):
         Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
     atomic_write(path, write)
+
+
+def sha256(path):
+    """The hex sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_model(model, path):

@@ -10,8 +10,10 @@ default is ``mnist_resnet34``, from any folder.
 Any config value can be overridden with ``--config.key=value``. Running the
 same command again after an interruption resumes from the last completed
 epoch; a changed config is refused, but for the keys that change no training
-(data.eval_examples, bn_recalibration_batches, tpu, cluster_timeout_s). Ends
-with the per-depth results table of ``python -m ddnn_tf.evaluate``.
+(data.eval_examples, bn_recalibration_batches, tpu, cluster_timeout_s). To
+train a finished run longer, or on other data, start a new run from its
+weights: ``--init_from RUN --workdir NEW --config.epochs=N``. Ends with the
+per-depth results table of ``python -m ddnn_tf.evaluate``.
 """
 
 from absl import flags
@@ -21,14 +23,18 @@ from ddnn_tf import cli, config, errors
 DEFAULT_CONFIG = config.shipped()[config.DEFAULT]  # installed with the package: found from any folder
 _CONFIG = cli.define_config_flag(DEFAULT_CONFIG)
 _WORKDIR = flags.DEFINE_string("workdir", cli.DEFAULT_WORKDIR, "Directory of the run.")
+_INIT_FROM = flags.DEFINE_string("init_from", None, "A finished run of the same model whose weights a new run starts "
+                                 "from, with its own config's schedule (to train longer: --config.epochs=N); "
+                                 "run.json records the file and its sha256.")
 
 
 def main(argv):
     from ddnn_tf.training import evaluation, trainer  # here, so that --help does not import TensorFlow
 
     if len(argv) > 1:
-        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config and --workdir")
-    if trainer.train(cli.config_value(_CONFIG), _WORKDIR.value):  # the chief reports; other workers only train
+        raise errors.UsageError(f"unexpected arguments {' '.join(argv[1:])}; flags are --config, --workdir and "
+                                "--init_from")
+    if trainer.train(cli.config_value(_CONFIG), _WORKDIR.value, _INIT_FROM.value):  # the chief reports; other workers only train
         evaluation.report([_WORKDIR.value], latency=False)
 
 

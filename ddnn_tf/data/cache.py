@@ -7,7 +7,6 @@ changes gets a new checksum, so a stale entry is never read; deleting the
 folder is always safe.
 """
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -21,14 +20,6 @@ def directory():
     if os.environ.get("DDNN_TF_CACHE"):
         return Path(os.environ["DDNN_TF_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ddnn_tf"
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def arrays(name, checksum, decode):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddnn_tf import files
 from ddnn_tf.data import cache
 from ddnn_tf.errors import UsageError
 
@@ -52,7 +53,7 @@ def load(data):
     check(data)
     if _tfds_prepared(data):
         return _from_tfds(data), {"kind": "tensorflow-datasets", "data_dir": data.data_dir or "default"}
-    checksum = cache.sha256(data.archive)
+    checksum = files.sha256(data.archive)
     # The entry's name changes with the decoding, so that a new decoding never reads an old entry.
     arrays = cache.arrays("cifar10-accurate-dct", checksum, lambda: _decode_archive(data.archive))
     splits = {split: (arrays[f"{split}_images"], arrays[f"{split}_labels"]) for split in ("train", "test")}

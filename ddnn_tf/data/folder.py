@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ddnn_tf import files
 from ddnn_tf.data import augment
 from ddnn_tf.data.splits import IN_MEMORY_PIXELS, Part, Splits
 from ddnn_tf.errors import UsageError
@@ -50,20 +51,29 @@ def held_out_counts(data, count):
     return evaluation, validation
 
 
+def _contents_sha256(directory, paths):
+    """One sha256 over every file's name (relative to ``directory``) and bytes, in order: each file is read once."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(bytes.fromhex(files.sha256(path)))
+    return digest.hexdigest()
+
+
 def load(data, seed, role):
     """A folder's images: a seeded ``data.eval_fraction`` held out for evaluation, the
     next ``data.validation_fraction`` for validation, the rest for training.
 
     The split is a function of the seed and the sorted list of files: the
-    source records that list's checksum, so that a later stage can refuse a
-    folder that has gained or lost files since (``pipeline.load_stored``).
+    source records a checksum of every file's name and bytes, so that a later
+    stage can refuse a folder that has gained, lost or changed files since
+    (``pipeline.load_stored``).
     """
     paths, labels, classes = files_of(data.directory)
     evaluation, validation = held_out_counts(data, len(paths))
     order = np.random.default_rng(seed).permutation(len(paths))
-    listing = "\n".join(Path(path).relative_to(data.directory).as_posix() for path in paths)
     source = {"kind": "folder", "path": str(data.directory), "files": len(paths),
-              "files_sha256": hashlib.sha256(listing.encode()).hexdigest()}
+              "files_sha256": _contents_sha256(data.directory, paths)}
     paths, labels = np.asarray(paths), np.asarray(labels, np.int32)
     first = tf.io.decode_image(tf.io.read_file(paths[0]), channels=3, expand_animations=False)
     image_shape = (data.image_size or first.shape[0], data.image_size or first.shape[1], 3)

@@ -151,10 +151,15 @@ def check_same_held_out(data, expected, source):
             f"the {data['name']} images at hand ({source.get('kind')}) split off other validation images than "
             "the run did: use the same source it trained on"
         )
+    if expected.get("train_sha256") and source.get("train_sha256") != expected["train_sha256"]:
+        raise UsageError(
+            f"the {data['name']} images at hand ({source.get('kind')}) hold other training images than the run "
+            "trained on: use the same source it trained on"
+        )
     if expected.get("files_sha256") and source.get("files_sha256") != expected["files_sha256"]:
         raise UsageError(
-            f"folder {data['directory']} no longer holds the files the run split ({expected['files']} then, "
-            f"{source['files']} now), so its held-out images would differ: restore the folder the run trained on"
+            f"folder {data['directory']} no longer holds the files the run split, byte for byte ({expected['files']} "
+            f"then, {source['files']} now), so its images would differ: restore the folder the run trained on"
         )
 
 

@@ -65,7 +65,8 @@ def load(data, seed, role):
                       for split, (images, labels) in loaded.items()}
         count = min(SEEDED_VALIDATION[data.name], len(loaded["train"][1]) // 10)
         arrays = _seeded_validation(loaded, count, seed)
-        source = {**source, "validation_seed": seed, "validation_sha256": _checksum(*arrays["validation"])}
+        source = {**source, "validation_seed": seed, "validation_sha256": _checksum(*arrays["validation"]),
+                  "train_sha256": _checksum(*arrays["train"])}
         statistics, names = None, module.LABEL_NAMES
         if data.name == "fashion_mnist":  # of the padded images; CIFAR-10's are in KNOWN_STATISTICS
             statistics = _exact_statistics(arrays["train"][0])

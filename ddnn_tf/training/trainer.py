@@ -15,6 +15,7 @@ a workdir, and it must be given the config the run holds
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import keras
 import ml_collections
@@ -62,7 +63,8 @@ def make_optimizer(config, steps_per_epoch):
     )
 
 
-def fit_one(make_model, config, run, training_from, validation_data, strategy, depth=None, write_to=None):
+def fit_one(make_model, config, run, training_from, validation_data, strategy, depth=None, write_to=None,
+            source=None):
     """Fits one model of ``run`` (a ``Run``; ``depth`` names an independent run's), resuming from its last epoch.
 
     ``training_from(epoch)`` gives the training batches of the epochs from
@@ -70,7 +72,9 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
     order is a function of (seed, epoch), so a resumed run trains on the
     batches an uninterrupted one would have. ``write_to`` (default ``run``)
     receives the files written: a non-chief worker resumes from the chief's
-    checkpoints but writes into a ``Run`` of its own.
+    checkpoints but writes into a ``Run`` of its own. ``source`` (a ``Run``)
+    gives a new run its first weights, and ``run.json``'s ``init_from`` the
+    file and its sha256.
     """
     state = read_state(run.checkpoints(depth))
     write_to = write_to or run
@@ -83,7 +87,14 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
             model = run.model(run.checkpoints(depth) / state["checkpoint"])
         else:
             model = make_model()
+            if source:
+                model.set_weights(source.model(source.model_file(depth)).get_weights())
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
+    if source and not state:
+        started = source.model_file(depth)
+        write_to.add_to_record("init_from", str(write_to.model_file(depth).relative_to(write_to.workdir)),
+                               {"run": str(source.workdir.resolve()), "model": started.name if depth is None else
+                                f"{started.parent.name}/{started.name}", "sha256": files.sha256(started)})
     trim_log(write_to.log_file(depth), initial_epoch)
     callbacks = [
         StopOnNaN(),
@@ -173,19 +184,66 @@ def check_same_config(run, config):
             f"{run.workdir} holds a run of {held[0]} {held[1]}, not {config.mode} {config.model.arch}; "
             f"{resume}use another --workdir"
         )
+    differences = _differences(run, config, lambda key: key not in CHANGEABLE_ON_RESUME)
+    if differences:
+        raise errors.UsageError(
+            f"{run.workdir} holds a run of another config ({differences}); to resume it use the same config, "
+            f"or use another --workdir (to train on from its weights with this config: --init_from {run.workdir})"
+        )
+
+
+# Paths to the data: one folder has many names, so they are compared resolved; what they hold is compared by
+# checksum once loaded (``pipeline.check_same_held_out``), so that two folders of one name are told apart.
+DATA_PATH_KEYS = frozenset({"data.archive", "data.directory", "data.data_dir", "data.manual_dir"})
+
+
+def _same(key, stored, wanted):
+    if key in DATA_PATH_KEYS and stored and wanted:
+        return Path(stored).expanduser().resolve() == Path(wanted).expanduser().resolve()
+    return stored == wanted
+
+
+def _differences(run, config, compared):
+    """``"key: stored in its run.json, wanted in this command; ..."`` for the keys ``compared(key)`` accepts, or ""."""
     # A run written before a key existed trained with its default (a key of the family this config builds).
     wanted = _leaves(config.to_dict())
     defaults = _leaves(run_config.base_config().to_dict())
     stored = {**{key: value for key, value in defaults.items() if key in wanted}, **_leaves(run.config)}
-    changed = sorted(key for key in (stored.keys() | wanted.keys()) - CHANGEABLE_ON_RESUME
-                     if stored.get(key) != wanted.get(key))
-    if changed:
-        differences = "; ".join(f"{key}: {json.dumps(stored.get(key))} in its run.json, "
-                                f"{json.dumps(wanted.get(key))} in this command" for key in changed)
-        raise errors.UsageError(
-            f"{run.workdir} holds a run of another config ({differences}); "
-            "to resume it use the same config, or use another --workdir"
-        )
+    changed = sorted(key for key in stored.keys() | wanted.keys()
+                     if compared(key) and not _same(key, stored.get(key), wanted.get(key)))
+    return "; ".join(f"{key}: {json.dumps(stored.get(key))} in its run.json, {json.dumps(wanted.get(key))} in this "
+                     "command" for key in changed)
+
+
+def check_init_from(run, config, init_from, resuming):
+    """The ``Run`` whose weights a new run in ``run`` starts from, or a UsageError saying why it cannot.
+
+    Its model must be the one ``config`` builds (every ``model.`` key, and
+    one DDNN or one model per depth alike); its data, mode and schedule may
+    differ. A run that already started resumes from its checkpoints, and
+    only with the source it recorded.
+    """
+    source = Run(init_from)
+    source.record  # a UsageError without a run.json
+    if source.workdir.resolve() == run.workdir.resolve():
+        raise errors.UsageError(f"--init_from names the run's own workdir {run.workdir}; to resume it leave "
+                                "--init_from out")
+    if resuming:
+        recorded = {entry["run"] for entry in run.record.get("init_from", {}).values()}
+        if recorded != {str(source.workdir.resolve())}:
+            began = f"from {', '.join(sorted(recorded))}" if recorded else "from scratch"
+            raise errors.UsageError(f"{run.workdir} holds a run that began {began}, not from {init_from}; "
+                                    "to resume it leave --init_from out")
+        return source
+    differences = _differences(source, config, lambda key: key.startswith("model."))
+    if differences:
+        raise errors.UsageError(f"--init_from {init_from} holds another model ({differences}); its weights fit only "
+                                "the model it trained")
+    if (source.config["mode"] == "independent") != (config.mode == "independent"):
+        held = "one model per depth" if source.config["mode"] == "independent" else "one DDNN"
+        raise errors.UsageError(f"--init_from {init_from} holds {held} (mode {source.config['mode']}), which mode "
+                                f"{config.mode} cannot start from")
+    return source
 
 
 def _leaves(config_dict):
@@ -205,35 +263,41 @@ def has_trained(run):
     return any(read_state(checkpoints) for checkpoints in run.all_checkpoints())
 
 
-def train(config, workdir):
+def train(config, workdir, init_from=None):
     """Trains as ``config`` says in ``workdir``; returns whether this process wrote the run (``distributed.is_chief``).
 
-    In a cluster every worker trains, but only the chief writes ``workdir``;
-    the others write to a temporary folder inside it, removed at the end
-    (Keras's multi-worker convention).
+    ``init_from`` names a finished run whose trained weights the new run
+    starts from (``check_init_from``), with a new optimizer and ``config``'s
+    own schedule: how a run trains longer. In a cluster every worker trains,
+    but only the chief writes ``workdir``; the others write to a temporary
+    folder inside it, removed at the end (Keras's multi-worker convention).
     """
     run_config.check(config)
     run = Run(workdir)
     resuming = has_trained(run)
     if resuming:  # with nothing trained yet, a new config simply starts over
         check_same_config(run, config)
+    source = check_init_from(run, config, init_from, resuming) if init_from else None
+    if resuming and not source and "init_from" in run.record:
+        source = Run(next(iter(run.record["init_from"].values()))["run"])  # for a depth not started yet
     check_resumable(run)
     strategy = distributed.make_strategy(config)
     files.writable_dir(run.workdir, "workdir")
     if distributed.is_chief(strategy):
         with files.exclusive(run.workdir, "training"):  # one training per workdir
-            _train_in(config, run, run, strategy, resuming)
+            _train_in(config, run, run, strategy, resuming, source)
         return True
     scratch = Run(run.workdir / f".worker_{strategy.cluster_resolver.task_id}_tmp")
     try:
-        _train_in(config, run, scratch, strategy, resuming)
+        _train_in(config, run, scratch, strategy, resuming, source)
     finally:
         shutil.rmtree(scratch.workdir, ignore_errors=True)
     return False
 
 
-def _train_in(config, run, write_to, strategy, resuming):
-    """Trains from ``run``'s state, writing every file into ``write_to`` (a ``Run``); ``resuming``: ``has_trained``."""
+def _train_in(config, run, write_to, strategy, resuming, source):
+    """Trains from ``run``'s state, writing every file into ``write_to`` (a ``Run``); ``resuming``: ``has_trained``;
+    ``source``: the ``Run`` whose weights a new run starts from, or None."""
     write_to.workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
@@ -242,7 +306,10 @@ def _train_in(config, run, write_to, strategy, resuming):
     if resuming:  # the same config may still read other files than the run trained on
         pipeline.check_same_held_out(config.data, run.data.get("source") or {}, info.source)
     batches_per_epoch = int(first_epoch.cardinality())
+    started_from = run.record.get("init_from", {}) if resuming else {}  # what the first start recorded
     write_to.write_record(config, info, {"ddnn_tf": ddnn_tf.__version__, "tensorflow": tf.__version__})
+    for name, entry in started_from.items():
+        write_to.add_to_record("init_from", name, entry)
 
     def training_from(epoch):
         return pipeline.load(config.data, seed=config.seed, role="validation", epochs=(epoch, config.epochs))[0]
@@ -251,7 +318,7 @@ def _train_in(config, run, write_to, strategy, resuming):
         return build_model(config, info, batches_per_epoch)
 
     if config.mode != "independent":
-        fit_one(make_ddnn, config, run, training_from, validation_data, strategy, write_to=write_to)
+        fit_one(make_ddnn, config, run, training_from, validation_data, strategy, write_to=write_to, source=source)
         return
     # The paper's baseline: each depth trained alone, as its family's plain network, with the same budget.
     backbone = make_ddnn().backbone
@@ -261,4 +328,4 @@ def _train_in(config, run, write_to, strategy, resuming):
         alone = config.copy_and_resolve_references()
         alone.model = ml_collections.ConfigDict({"family": backbone.family, **standalone})
         fit_one(lambda alone=alone: build_model(alone, info, batches_per_epoch), config, run, training_from,
-                validation_data, strategy, depth=depth, write_to=write_to)
+                validation_data, strategy, depth=depth, write_to=write_to, source=source)

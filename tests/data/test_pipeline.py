@@ -206,8 +206,14 @@ def test_a_later_stage_refuses_a_folder_whose_files_changed(tmp_path):
     stored = pipeline.load(data, seed=3)[2].to_json()
     assert stored["source"]["files"] == 18
     pipeline.load_stored(data, 3, stored=stored)  # the same files: accepted
+    message = f"folder {tmp_path} no longer holds the files the run split, byte for byte (18 then, 18 now)"
+    original = (tmp_path / "dog" / "1.png").read_bytes()
+    Image.fromarray(np.full((20, 24, 3), 7, np.uint8)).save(tmp_path / "dog" / "1.png")  # same name, other pixels
+    with pytest.raises(UsageError, match=re.escape(message)):
+        pipeline.load_stored(data, 3, stored=stored)
+    (tmp_path / "dog" / "1.png").write_bytes(original)
+    pipeline.load_stored(data, 3, stored=stored)
     (tmp_path / "dog" / "0.png").rename(tmp_path / "dog" / "renamed.png")
-    message = f"folder {tmp_path} no longer holds the files the run split (18 then, 18 now)"
     with pytest.raises(UsageError, match=re.escape(message)):
         pipeline.load_stored(data, 3, stored=stored)
     Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "dog" / "new.png")

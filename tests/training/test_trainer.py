@@ -256,7 +256,8 @@ def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run,
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **change), f"--workdir={workdir}")
     assert result.returncode == 2, result.stderr
     assert error_lines(result) == [f"error: {workdir} holds a run of another config ({difference}); "
-                                   "to resume it use the same config, or use another --workdir"], result.stderr
+                                   "to resume it use the same config, or use another --workdir (to train on from "
+                                   f"its weights with this config: --init_from {workdir})"], result.stderr
     assert (workdir / "run.json").read_bytes() == record
     assert file_tree(workdir) == before
 
@@ -325,3 +326,67 @@ def test_a_short_run_s_saved_model_scores_what_it_trained_to(ekd_run):
         inference = np.mean(np.argmax(model(images, depth=depth, training=False), -1) == labels.numpy())
         training_mode = np.mean(np.argmax(model(images, depth=depth, training=True), -1) == labels.numpy())
         assert inference >= training_mode - 0.05, (depth, inference, training_mode)
+
+
+@pytest.mark.slow
+def test_init_from_trains_a_finished_run_on_in_a_new_run_that_records_where_it_began(ekd_run, tmp_path):
+    workdir = tmp_path / "longer"
+    result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **{"optimizer.learning_rate": 0.0005}),
+                     f"--init_from={ekd_run}", f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    began = json.loads((workdir / "run.json").read_text())["init_from"]
+    assert began == {"model.keras": {"run": str(ekd_run.resolve()), "model": "model.keras",
+                                     "sha256": files.sha256(ekd_run / "model.keras")}}
+
+    def first_epoch(run, column):
+        with open(run / "log.csv") as f:
+            return float(next(csv.DictReader(f))[column])
+
+    # Its first epoch starts where the source ended: far lower loss, far higher accuracy than the source's first.
+    assert first_epoch(workdir, "loss") < 0.8 * first_epoch(ekd_run, "loss")
+    assert first_epoch(workdir, "val_acc_32") > first_epoch(ekd_run, "val_acc_32")
+    # Resumed without the flag, it keeps its record; with another source, it is refused.
+    again = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **{"optimizer.learning_rate": 0.0005}),
+                    f"--workdir={workdir}")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((workdir / "run.json").read_text())["init_from"] == began
+
+
+def test_init_from_refuses_another_model_itself_and_a_folder_without_a_run(tmp_path):
+    from ddnn_tf.training import trainer
+
+    config = tiny_run_config()
+    files.write_json((tmp_path / "source").mkdir() or tmp_path / "source" / "run.json",
+                     {"config": tiny_run_config(**{"model.width": 0.5}).to_dict()})
+    files.write_json((tmp_path / "deep").mkdir() or tmp_path / "deep" / "run.json",
+                     {"config": tiny_run_config(mode="independent").to_dict()})
+    new, source = Run(tmp_path / "new"), tmp_path / "source"
+    with pytest.raises(errors.UsageError) as refused:
+        trainer.check_init_from(new, config, source, resuming=False)
+    assert str(refused.value) == (f"--init_from {source} holds another model (model.width: 0.5 in its run.json, 1.0 "
+                                  "in this command); its weights fit only the model it trained")
+    with pytest.raises(errors.UsageError, match="holds one model per depth .mode independent., which mode ekd cannot"):
+        trainer.check_init_from(new, config, tmp_path / "deep", resuming=False)
+    with pytest.raises(errors.UsageError, match="holds no run .no run.json.; train one with python -m ddnn_tf.train"):
+        trainer.check_init_from(new, config, tmp_path / "nothing", resuming=False)
+    with pytest.raises(errors.UsageError, match="--init_from names the run's own workdir .*; to resume it leave"):
+        trainer.check_init_from(Run(source), config, source, resuming=False)
+    files.write_json((tmp_path / "new").mkdir() or tmp_path / "new" / "run.json", {"config": config.to_dict()})
+    with pytest.raises(errors.UsageError, match="holds a run that began from scratch, not from .*source; to resume"):
+        trainer.check_init_from(new, config, source, resuming=True)
+
+
+def test_a_resume_compares_data_paths_resolved(tmp_path):
+    """The folder a run trained on, named another way, resumes it; another folder does not."""
+    from ddnn_tf.training import trainer
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "images")
+    stored = tiny_run_config(**{"data.directory": str(tmp_path / "images")}).to_dict()
+    files.write_json(tmp_path / "run.json", {"config": stored})
+    for same in (tmp_path / "link", tmp_path / "other" / ".." / "images"):
+        trainer.check_same_config(Run(tmp_path), tiny_run_config(**{"data.directory": str(same)}))
+    with pytest.raises(errors.UsageError, match=re.escape(f"data.directory: \"{tmp_path / 'images'}\" in its run.json, "
+                                                          f"\"{tmp_path / 'other'}\" in this command")):
+        trainer.check_same_config(Run(tmp_path), tiny_run_config(**{"data.directory": str(tmp_path / "other")}))
