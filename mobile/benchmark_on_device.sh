@@ -80,9 +80,11 @@ for file in "${files[@]}"; do
     [[ -f "$file" ]] || fail "$file does not exist"
 done
 [[ -z "$binary" || -f "$binary" ]] || fail "benchmark_model binary $binary does not exist"
+command -v "$PYTHON" >/dev/null 2>&1 || fail "$PYTHON not found: set PYTHON to a Python 3 interpreter"
+# Each file against the sha256 its .json names, before the device is asked for anything.
+"$PYTHON" "$here/parse_benchmark_model.py" --check "${files[@]}" || exit 2
 command -v "$ADB" >/dev/null 2>&1 ||
     fail "adb not found (ADB=$ADB): install Android SDK platform-tools and put adb on PATH, or set ADB"
-command -v "$PYTHON" >/dev/null 2>&1 || fail "$PYTHON not found: set PYTHON to a Python 3 interpreter"
 
 adb_() {
     if [[ -n "$serial" ]]; then "$ADB" -s "$serial" "$@"; else "$ADB" "$@"; fi

@@ -170,12 +170,7 @@ def build_report(runs, device):
             parsed = parse_output(log.read_text(errors="replace"))
         except BenchmarkOutputError as error:
             raise BenchmarkOutputError(f"{log}: {error}") from None
-        meta_path = tflite.with_suffix(".json")
-        metadata = read_metadata(meta_path) if meta_path.is_file() else None
-        # A killed export can leave a new .tflite beside an old .json, whose depth and cost are another file's.
-        if metadata and metadata.get("sha256") not in (None, hashlib.sha256(tflite.read_bytes()).hexdigest()):
-            raise ValueError(f"{meta_path} describes another file than {tflite.name} (its sha256 differs): "
-                             "an export was interrupted or the files were mixed; export them again")
+        metadata = metadata_of(tflite)
         results.append(to_result(parsed, tflite.name, signature, threads, metadata, tflite.stat().st_size))
     return {
         "schema": SCHEMA,
@@ -183,6 +178,19 @@ def build_report(runs, device):
         "device": device,
         "results": results,
     }
+
+
+def metadata_of(tflite):
+    """The export's .json beside ``tflite``, None without one, or a ValueError if it describes another file.
+
+    A killed export can leave a new .tflite beside an old .json, whose depth and cost are another file's.
+    """
+    meta_path = tflite.with_suffix(".json")
+    metadata = read_metadata(meta_path) if meta_path.is_file() else None
+    if metadata and metadata.get("sha256") not in (None, hashlib.sha256(tflite.read_bytes()).hexdigest()):
+        raise ValueError(f"{meta_path} describes another file than {tflite.name} (its sha256 differs): "
+                         "an export was interrupted or the files were mixed; export them again")
+    return metadata
 
 
 def read_metadata(path):
@@ -209,8 +217,23 @@ def write_json(path, data):
         raise
 
 
+def check_files(paths):
+    """``--check``: exit status 0 if every .tflite's .json describes it, else 2 and one line naming the first that does not."""
+    try:
+        for path in paths:
+            metadata_of(Path(path))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--check"]:  # before anything is pushed to a device
+        return check_files(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="--check FILE.tflite ...: only check each file against its .json")
     parser.add_argument("--runs", required=True, help="RUNS.tsv: LOG, TFLITE, SIGNATURE, THREADS per line")
     parser.add_argument("--out", required=True, help="the benchmark.json to write")
     parser.add_argument("--device_name", required=True)

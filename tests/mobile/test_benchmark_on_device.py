@@ -170,6 +170,19 @@ def test_benchmark_on_device_script_end_to_end_with_a_fake_adb(tmp_path):
     assert (tmp_path / "phone_logs" / "resnet32_bundle_int8_depth_32_t4_cpu.txt").is_file()
     assert report_format.read(out) == report, "a report merge_reports takes"
 
+    # A .tflite beside a .json written for another file: refused before the device is asked for anything.
+    (tmp_path / "adb.log").unlink()
+    shutil.rmtree(tmp_path / "device")
+    (tmp_path / "device").mkdir()
+    (export_dir / "resnet32_bundle_int8.tflite").write_bytes(b"\1" * 100)
+    mixed = subprocess.run([str(script), "--out", str(tmp_path / "mixed.json"), *files], capture_output=True,
+                           text=True, env=env, cwd=tmp_path)
+    assert mixed.returncode == 2 and mixed.stderr == (
+        f"error: {export_dir / 'resnet32_bundle_int8.json'} describes another file than resnet32_bundle_int8.tflite "
+        "(its sha256 differs): an export was interrupted or the files were mixed; export them again\n")
+    assert not (tmp_path / "adb.log").exists() and not os.listdir(tmp_path / "device"), "nothing pushed"
+    assert not (tmp_path / "mixed.json").exists()
+
     env["FAKE_OUTPUT"] = str(MOBILE_TESTDATA / "benchmark_model_gpu_failed.txt")
     failed = subprocess.run([str(script), "--gpu", "--out", str(tmp_path / "gpu.json"), files[0]],
                             capture_output=True, text=True, env=env, cwd=tmp_path)
