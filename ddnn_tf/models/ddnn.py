@@ -158,7 +158,12 @@ class DDNN(MultiWorkerModel):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled, self.trainable_variables)
+        step = ops.convert_to_tensor(self.optimizer.iterations)
         self.optimizer.apply(gradients, self.trainable_variables)
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # A step skipped for non-finite float16 gradients leaves ``iterations`` as it was, and with it the
+            # learning-rate and distillation schedules: counted, every batch moves them as the config says.
+            self.optimizer.iterations.assign(step + 1)
         return self._update_metrics(terms, outputs, labels)
 
     def test_step(self, data):

@@ -114,6 +114,23 @@ def test_mixed_precision_fit(policy):
 
 
 @pytest.mark.slow
+def test_a_step_skipped_by_loss_scaling_still_moves_the_schedules():
+    """float16 gradients that overflow skip the update, not the step: the schedules follow the batches."""
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = build_tiny(**DISTILLING)
+        # A scale of 2^60 overflows float16 at once; each skipped step halves it, so every step here is skipped.
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.05), initial_scale=2.0 ** 60))
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        model.fit(train_digits(batch_size=16).take(3), epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)), "every step skipped"
+    assert float(model.optimizer.dynamic_scale.numpy()) == 2.0 ** 57
+    assert int(model.optimizer.iterations.numpy()) == 3
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,depths", [("resnet34", None), ("resnet50", {14: (1, 1, 1, 1)})])
 def test_four_stage_families_train_every_depth(arch, depths):
     model = ddnn_tf.build_ddnn(arch, 10, (32, 32, 3), depths=depths)
