@@ -64,7 +64,7 @@ def make_optimizer(config, steps_per_epoch):
 
 
 def fit_one(make_model, config, run, training_from, validation_data, strategy, depth=None, write_to=None,
-            source=None):
+            source=None, note=lambda key, entry: None):
     """Fits one model of ``run`` (a ``Run``; ``depth`` names an independent run's), resuming from its last epoch.
 
     ``training_from(epoch)`` gives the training batches of the epochs from
@@ -73,8 +73,9 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
     batches an uninterrupted one would have. ``write_to`` (default ``run``)
     receives the files written: a non-chief worker resumes from the chief's
     checkpoints but writes into a ``Run`` of its own. ``source`` (a ``Run``)
-    gives a new run its first weights, and ``run.json``'s ``init_from`` the
-    file and its sha256.
+    gives a new run its first weights. ``note(key, entry)`` receives what
+    ``run.json`` records of this model: ``init_from`` (the file it started
+    from, with its sha256) and ``final_bn`` (``settle_bn_statistics``).
     """
     state = read_state(run.checkpoints(depth))
     write_to = write_to or run
@@ -92,9 +93,8 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
     if source and not state:
         started = source.model_file(depth)
-        write_to.add_to_record("init_from", str(write_to.model_file(depth).relative_to(write_to.workdir)),
-                               {"run": str(source.workdir.resolve()), "model": started.name if depth is None else
-                                f"{started.parent.name}/{started.name}", "sha256": files.sha256(started)})
+        note("init_from", {"run": str(source.workdir.resolve()), "model": started.name if depth is None else
+                           f"{started.parent.name}/{started.name}", "sha256": files.sha256(started)})
     trim_log(write_to.log_file(depth), initial_epoch)
     callbacks = [
         StopOnNaN(),
@@ -136,7 +136,7 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
         print(f"Re-estimated the BN statistics of {saved_as} on {settled['reestimated_on_images']} training images: "
               f"{settled['statistics_lag']:.0%} of the moving averages predated the final weights (a short run, or "
               "one ending at a high learning rate)")
-    write_to.add_to_record("final_bn", saved_as, settled)
+    note("final_bn", settled)
     files.save_model(model, write_to.model_file(depth))
     return model
 
@@ -317,8 +317,14 @@ def _train_in(config, run, write_to, strategy, resuming, source):
     def make_ddnn():
         return build_model(config, info, batches_per_epoch)
 
+    def note_of(depth):
+        """Records an entry of the model of ``depth`` (None: the DDNN) in ``run.json``, under its file's name."""
+        name = str(write_to.model_file(depth).relative_to(write_to.workdir))
+        return lambda key, entry: write_to.add_to_record(key, name, entry)
+
     if config.mode != "independent":
-        fit_one(make_ddnn, config, run, training_from, validation_data, strategy, write_to=write_to, source=source)
+        fit_one(make_ddnn, config, run, training_from, validation_data, strategy, write_to=write_to, source=source,
+                note=note_of(None))
         return
     # The paper's baseline: each depth trained alone, as its family's plain network, with the same budget.
     backbone = make_ddnn().backbone
@@ -328,4 +334,4 @@ def _train_in(config, run, write_to, strategy, resuming, source):
         alone = config.copy_and_resolve_references()
         alone.model = ml_collections.ConfigDict({"family": backbone.family, **standalone})
         fit_one(lambda alone=alone: build_model(alone, info, batches_per_epoch), config, run, training_from,
-                validation_data, strategy, depth=depth, write_to=write_to, source=source)
+                validation_data, strategy, depth=depth, write_to=write_to, source=source, note=note_of(depth))
