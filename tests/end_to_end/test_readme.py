@@ -28,3 +28,8 @@ def test_readme_python_block_runs_and_every_depth_learns(tmp_path, monkeypatch):
         assert results[f"acc_{depth}"] > 0.5, results  # chance is 0.1
     assert namespace["logits"].shape == (8, 10)
     assert os.path.exists(tmp_path / "ddnn.keras")
+
+
+def test_the_readme_stays_a_guide_under_250_lines():
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) < 250, f"README.md has {len(lines)} lines: move detail into docs/"
