@@ -63,8 +63,9 @@ def test_the_installed_commands_train_export_and_benchmark_from_any_folder(insta
     run = json.loads((work / "run" / "run.json").read_text())
     assert run["config"]["model"]["arch"] == "resnet34" and "top1" in trained.stdout
 
+    # A 4-step model's int8 file can lose a few of 200 images: the gate is tests/export's, the plumbing is here.
     exported = _run(installed, "ddnn-export", "--depth", "18", "--workdir", "run", "--eval_examples", "200",
-                    "--calibration_steps", "50")
+                    "--calibration_steps", "50", "--max_drop", "10")
     assert exported.returncode == 0, exported.stderr
     file = work / "run" / "export" / "resnet34_depth18_int8.tflite"
     assert file.is_file()
