@@ -102,11 +102,18 @@ def _umask():
     return mask
 
 
-def write_json(path, data):
-    def write(tmp):
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+def json_bytes(data):
+    """``data`` as the JSON files ddnn_tf writes hold it: indented, in its own key order, a final newline."""
+    return (json.dumps(data, indent=2) + "\n").encode()
 
-    atomic_write(path, write)
+
+def write_bytes(path, content):
+    """Writes ``content`` to ``path`` whole or not at all (``atomic_write``)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
+
+
+def write_json(path, data):
+    write_bytes(path, json_bytes(data))
 
 
 def sha256(path):

@@ -298,7 +298,7 @@ def publish(out, outputs):
     ``outputs`` maps names to bytes (a .tflite) or to JSON-able metadata.
     """
     out = Path(out)
-    encoded = {name: content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode()
+    encoded = {name: content if isinstance(content, bytes) else files.json_bytes(content)
                for name, content in outputs.items()}
     staging = Path(tempfile.mkdtemp(prefix=".export_staging_", dir=out))
     try:

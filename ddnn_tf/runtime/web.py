@@ -225,7 +225,7 @@ class Server(http.server.ThreadingHTTPServer):
 
     def store(self, name, document):
         """Writes a report as ``name`` in the folder, or returns why the folder has no room for it."""
-        body = (json.dumps(document, indent=2) + "\n").encode()  # as files.write_json writes it
+        body = files.json_bytes(document)
         with self.lock:
             stored = {path.name: path.stat().st_size for path in self.export_dir.glob(f"{REPORT_PREFIX}*.json")}
             replaced = stored.pop(name, None) is not None
@@ -235,17 +235,16 @@ class Server(http.server.ThreadingHTTPServer):
             if sum(stored.values()) + len(body) > self.max_stored_bytes:
                 return (f"{self.export_dir}'s reports would take more than {self.max_stored_bytes} bytes, the most "
                         f"this server keeps; move {REPORT_PREFIX}*.json files out of it to make room")
-            files.atomic_write(self.export_dir / name, lambda tmp: Path(tmp).write_bytes(body))
+            files.write_bytes(self.export_dir / name, body)
         return None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "ddnn_tf"
-    timeout = BODY_TIMEOUT_S  # set on the socket by setup(); the body has its own deadline (_read_body)
 
     def setup(self):
-        self.timeout = self.server.body_timeout
-        super().setup()
+        self.timeout = self.server.body_timeout  # on the socket, for the request line and headers; the body has
+        super().setup()                          # a deadline of its own (_read_body)
 
     def log_message(self, format, *args):  # one line per report instead, from the command
         pass

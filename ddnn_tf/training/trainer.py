@@ -93,8 +93,8 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
             model.compile(optimizer=make_optimizer(config, steps_per_epoch))
     if source and not state:
         started = source.model_file(depth)
-        note("init_from", {"run": str(source.workdir.resolve()), "model": started.name if depth is None else
-                           f"{started.parent.name}/{started.name}", "sha256": files.sha256(started)})
+        note("init_from", {"run": str(source.workdir.resolve()), "model": str(started.relative_to(source.workdir)),
+                           "sha256": files.sha256(started)})
     trim_log(write_to.log_file(depth), initial_epoch)
     callbacks = [
         StopOnNaN(),
@@ -130,7 +130,7 @@ def fit_one(make_model, config, run, training_from, validation_data, strategy, d
                 f"{diverged}; that epoch was not saved ({run.checkpoints(depth)} holds {held}). "
                 f"Lower --config.optimizer.learning_rate or use float32, {where}"
             ) from None
-    settled = settle_bn_statistics(model, config, steps_per_epoch, training_from(0))
+    settled = settle_bn_statistics(model, config, steps_per_epoch, lambda: training_from(0))
     saved_as = str(write_to.model_file(depth).relative_to(write_to.workdir))
     if settled["reestimated_on_images"]:
         print(f"Re-estimated the BN statistics of {saved_as} on {settled['reestimated_on_images']} training images: "
@@ -148,8 +148,9 @@ def settle_bn_statistics(model, config, steps_per_epoch, train_data, num_batches
     ``calibration.statistics_lag`` of the run's learning rates and the BN
     momentum. Past ``calibration.STALE_LIMIT`` the saved model would score
     far below what it trained to (docs/design.md, "Precise BN"), so its
-    statistics are re-estimated on ``num_batches`` of ``train_data``, unless
-    ``precise_bn_batches`` already did that before the last validation.
+    statistics are re-estimated on ``num_batches`` of ``train_data()`` (built
+    only then), unless ``precise_bn_batches`` already did that before the last
+    validation.
     """
     momentum = model.backbone.bn_momentum
     total = max(1, int(config.epochs * steps_per_epoch))
@@ -158,7 +159,7 @@ def settle_bn_statistics(model, config, steps_per_epoch, train_data, num_batches
     rates = [float(schedule(step)) / config.optimizer.learning_rate for step in range(total - window, total)]
     lag = round(calibration.statistics_lag(rates, momentum), 5)
     needed = lag > calibration.STALE_LIMIT and not config.precise_bn_batches
-    images = calibration.recalibrate_bn(model, train_data, num_batches=num_batches) if needed else 0
+    images = calibration.recalibrate_bn(model, train_data(), num_batches=num_batches) if needed else 0
     return {"statistics_lag": lag, "reestimated_on_images": images}
 
 
@@ -192,8 +193,9 @@ def check_same_config(run, config):
         )
 
 
-# Paths to the data: one folder has many names, so they are compared resolved; what they hold is compared by
-# checksum once loaded (``pipeline.check_same_held_out``), so that two folders of one name are told apart.
+# Paths to the data: one folder has many names, so they are compared resolved. What a folder, a CIFAR-10
+# archive or Fashion-MNIST's files hold is compared by checksum once loaded (``pipeline.check_same_held_out``),
+# so that two of one name are told apart.
 DATA_PATH_KEYS = frozenset({"data.archive", "data.directory", "data.data_dir", "data.manual_dir"})
 
 
