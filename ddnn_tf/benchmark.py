@@ -2,13 +2,17 @@
 
     python -m ddnn_tf.benchmark runs/mnist_resnet34/export/*.tflite [--threads 1,2] [--runs 50]
         [--budget_ms 5] [--accuracy] [--out DIR]
+    python -m ddnn_tf.benchmark --cascade runs/mnist_resnet34/export/cascade.json
 
 For every file (every signature of a bundle) and thread count: interpreter
 init, first run, warm-up, then ``--runs`` timed runs (median, p90, p99), and
 the process's peak resident memory. Prints a table, writes
 ``benchmark.json`` (schema: docs/benchmark_schema.md, the same the Android app
 writes) and ``accuracy_vs_latency.png``. ``--budget_ms`` names the deepest
-depth whose median latency fits.
+depth whose median latency fits. ``--cascade`` (a ``cascade.json`` of
+``python -m ddnn_tf.cascade``) adds the cascade's row, timed per test image
+from pixels to answer with every file it ran, beside its files' rows (its
+files when no others are named), all scored on the same test images.
 """
 
 import math
@@ -26,6 +30,8 @@ _WARMUP = flags.DEFINE_integer("warmup", 5, "Untimed runs after the first.")
 _BUDGET = flags.DEFINE_float("budget_ms", None, "Latency budget: print the deepest depth whose median fits.")
 _ACCURACY = flags.DEFINE_bool("accuracy", False, "Also measure top-1 on the run's held-out data.")
 _EVAL = flags.DEFINE_integer("eval_examples", 1000, "Held-out images for --accuracy.")
+_CASCADE = flags.DEFINE_string("cascade", None, "A cascade.json to time and score beside the files (implies "
+                                "--accuracy).")
 _OUT = flags.DEFINE_string("out", None, "Where benchmark.json and the plot go (default: the first file's folder).")
 
 
@@ -50,16 +56,27 @@ def _check_flags():
 
 def main(argv):
     paths = argv[1:]
-    if not paths:
-        raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite")
     threads = _check_flags()
+    cascade_path = None
+    if _CASCADE.value:
+        from ddnn_tf.runtime import cascade
+
+        cascade_path = Path(_CASCADE.value)
+        document = cascade.read(cascade_path)
+        paths = paths or [str(cascade_path.parent / stage["file"]) for stage in document["stages"]]
+    if not paths:
+        raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite, "
+                                "or --cascade CASCADE_JSON")
     for path in map(Path, paths):
         if path.is_dir():
             raise errors.UsageError(f"{path} is a directory; pass the .tflite files in it, e.g. {path}/*.tflite")
         if not path.is_file():
             raise errors.UsageError(f"{path} does not exist; pass exported .tflite files")
     out = files.writable_dir(_OUT.value or Path(paths[0]).parent)
-    results = timing.benchmark(paths, threads, _RUNS.value, _WARMUP.value, _ACCURACY.value, _EVAL.value)
+    accuracy = _ACCURACY.value or cascade_path is not None
+    results = timing.benchmark(paths, threads, _RUNS.value, _WARMUP.value, accuracy, _EVAL.value)
+    if cascade_path is not None:
+        results += timing.benchmark_cascade(cascade_path, threads, _WARMUP.value, _EVAL.value)
     print(timing.format_table(results))
     report = {"schema": timing.SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "device": timing.device_description(), "results": results}

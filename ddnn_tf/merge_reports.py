@@ -72,8 +72,8 @@ def _accuracy(row):
 def format_table(rows):
     width = max([len("device")] + [len(r["device"]) for r in rows])
     runtime_width = max([len("runtime")] + [len(r["runtime"] or "-") for r in rows])
-    lines = [f"{'device':<{width}} {'runtime':<{runtime_width}} {'file':<36} {'depth':>6} {'quantize':<8} {'thr':>3} "
-             f"{'median':>9} {'p90':>9} {'acc':>8}   (milliseconds)"]
+    lines = [f"{'device':<{width}} {'runtime':<{runtime_width}} {'file':<36} {'depth':>7} {'quantize':<8} {'thr':>3} "
+             f"{'median':>9} {'p90':>9} {'mean':>9} {'MMACs':>8} {'acc':>8}   (milliseconds)"]
     validated = False
     for r in rows:
         accuracy, measured = _accuracy(r)
@@ -81,9 +81,15 @@ def format_table(rows):
         acc = "-" if accuracy is None else f"{100 * accuracy:.2f}%" + ("" if measured else "*")
         lines.append(
             f"{r['device']:<{width}} {r['runtime'] or '-':<{runtime_width}} {r['file']:<36} "
-            f"{str(r['depth']) if r['depth'] is not None else '-':>6} "
-            f"{r['quantize'] or '-':<8} {r['threads']:>3} {_ms(r['median_ms']):>9} {_ms(r['p90_ms']):>9} {acc:>8}"
+            f"{str(r['depth']) if r['depth'] is not None else '-':>7} "
+            f"{r['quantize'] or '-':<8} {r['threads']:>3} {_ms(r['median_ms']):>9} {_ms(r['p90_ms']):>9} "
+            f"{_ms(r.get('mean_ms')):>9} {_macs(r.get('multiply_accumulates')):>8} {acc:>8}"
         )
+        if r.get("cascade"):
+            answered = ", ".join(f"{100 * f:.1f}% at {d}" for d, f in zip(r["cascade"]["depths"],
+                                                                          r["cascade"]["exit_fractions"]))
+            lines.append(f"{'':<{width}} {'':<{runtime_width}} cascade answered {answered}; multiply-accumulates "
+                         "averaged, every file it ran counted")
     if validated:
         lines.append("* the export's validation accuracy on the host; nothing was measured on that device")
     return "\n".join(lines)
@@ -91,6 +97,10 @@ def format_table(rows):
 
 def _ms(value):
     return "-" if value is None else f"{value:.3f}"
+
+
+def _macs(value):
+    return "-" if value is None else f"{value / 1e6:.2f}"
 
 
 def plot(rows, path):

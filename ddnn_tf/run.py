@@ -15,6 +15,8 @@ no TensorFlow; ``models`` and ``datasets`` do.
 """
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 
 from ddnn_tf import errors, files
@@ -105,6 +107,12 @@ class Run:
     def config(self):
         """The stored config, as a dict."""
         return self.record["config"]
+
+    @property
+    def config_sha256(self):
+        """The sha256 of the stored config: the files exported from a run carry it, so a cascade can tell
+        files of one run (and one held-out split) from files of another."""
+        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
 
     @property
     def seed(self):

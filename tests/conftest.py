@@ -165,6 +165,20 @@ def ekd_run(tmp_path_factory):
     return built_once(tmp_path_factory, "ekd_run", lambda workdir: _train_tiny(workdir, **EKD_RUN_CHANGES))
 
 
+# How ekd_export exports ekd_run: small, and every file kept.
+EKD_EXPORT_FLAGS = ("--depth=all", "--eval_examples=100", "--calibration_steps=16", "--max_drop=100")
+
+
+@pytest.fixture(scope="session")
+def ekd_export(tmp_path_factory, ekd_run):
+    """ekd_run's depths 20 and 32 as int8 files, exported once per session by the export command."""
+    def build(out):
+        result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", f"--out={out}", *EKD_EXPORT_FLAGS)
+        assert result.returncode == 0, result.stderr
+
+    return built_once(tmp_path_factory, "ekd_export", build)
+
+
 @pytest.fixture(scope="session")
 def mode_runs(tmp_path_factory, ekd_run):
     """One tiny run per mode, in the folders ekd, joint and independent."""

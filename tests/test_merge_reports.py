@@ -27,14 +27,15 @@ def test_merge_reports_table_json_and_plot(tmp_path):
     android = tmp_path / "pixel.json"
     files.write_json(android, _android_report())
     lines = "\n".join(merge_reports.merge_files([host, android], tmp_path / "merged")).splitlines()
-    assert lines[0].split()[:9] == ["device", "runtime", "file", "depth", "quantize", "thr", "median", "p90", "acc"]
+    assert lines[0].split()[:11] == ["device", "runtime", "file", "depth", "quantize", "thr", "median", "p90", "mean",
+                                    "MMACs", "acc"]
     rows = [line for line in lines if line.startswith(("vm ", "Pixel 8 "))]
     assert len(rows) == 6
     assert rows[0].split() == ["vm", "ai_edge_litert", "2.3.0", "(Python)", "resnet32_depth20_int8.tflite", "20",
-                               "int8", "1", "0.151", "0.157", "9.00%*"]
+                               "int8", "1", "0.151", "0.157", "0.153", "40.55", "9.00%*"]
     assert rows[4].split() == ["Pixel", "8", "LiteRT", "(Android)", "resnet32_depth20_int8.tflite", "20", "int8", "4",
-                               "-", "-", "9.00%*"]
-    assert rows[5].split()[-3:] == ["5.500", "6.100", "50.00%"], "a measured accuracy has no star"
+                               "-", "-", "4.980", "40.55", "9.00%*"]
+    assert rows[5].split()[-5:] == ["5.500", "6.100", "4.980", "40.55", "50.00%"], "a measured accuracy has no star"
     assert any(line.startswith("* the export's validation accuracy") for line in lines)
 
     merged = json.loads((tmp_path / "merged" / "merged.json").read_text())

@@ -59,8 +59,17 @@ class Options:
     target: str = "device"
 
 
-def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output):
-    """The ``<name>.json`` written beside each file; ``run`` is the training ``Run``."""
+def weights_sha256(model):
+    """The sha256 of every weight of ``model``, in order: files exported from one model share it."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output, weights):
+    """The ``<name>.json`` written beside each file; ``run`` is the training ``Run``, ``weights`` the model's
+    ``weights_sha256``."""
     return {
         "arch": model.arch,
         "depth": depth,
@@ -69,6 +78,8 @@ def metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_
         "label_names": list(run.data["label_names"]),
         "data": run.config["data"],
         "seed": run.seed,  # the held-out split depends on it
+        "run_config_sha256": run.config_sha256,  # a cascade's files must come from one run
+        "weights_sha256": weights,
         "quantize": quantize,
         "float_output": float_output,
         **runner.quantization(),
@@ -236,11 +247,12 @@ def export_depths(run, model, depths, out, options=Options()):
         print(f"depth {depth}: {quantize} converted and validated, top-1 {100 * validation['tflite_accuracy']:.2f}% "
               f"(Keras {100 * validation['keras_accuracy']:.2f}%)", flush=True)
 
+    weights = weights_sha256(model)
     rows = []
     outputs = {}  # published together once every file passed: a failed check writes none of them
     for depth, (flatbuffer, runner, validation, qat_fields) in converted.items():
         name = f"{prefix}depth{depth}_{quantize}"
-        meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output), **qat_fields}
+        meta = {**metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output, weights), **qat_fields}
         outputs[f"{name}.tflite"], outputs[f"{name}.json"] = flatbuffer, meta
         rows.append({"file": f"{name}.tflite", **meta})
 
@@ -253,7 +265,7 @@ def export_depths(run, model, depths, out, options=Options()):
             gate = validate(runner, gate_logits[depth], gate_labels, gate_images)
             _check(gate, quantize, max_drop, f"bundle signature {signature_name(depth)}")
             signatures[signature_name(depth)] = {
-                **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output),
+                **metadata(model, depth, run, quantize, flatbuffer, validation, runner, float_output, weights),
                 "gate": _gate_fields(gate),
                 "single_file_max_difference": float(np.max(np.abs(validation["logits"] - converted[depth][2]["logits"]))),
             }

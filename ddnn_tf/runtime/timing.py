@@ -110,7 +110,7 @@ def time_file(flatbuffer, signature, threads, runs, warmup):
 
 def deepest_within(results, budget_ms, threads):
     """The result of the deepest depth (most multiply-accumulates) whose median fits, or None."""
-    fitting = [r for r in results if r["threads"] == threads and r["median_ms"] <= budget_ms]
+    fitting = [r for r in results if r["threads"] == threads and r["median_ms"] <= budget_ms and not r.get("cascade")]
     return max(fitting, key=lambda r: (r["multiply_accumulates"] or 0, -r["median_ms"]), default=None)
 
 
@@ -157,25 +157,89 @@ def benchmark(paths, threads, runs, warmup, accuracy=False, eval_examples=1000):
     return results
 
 
+def benchmark_cascade(path, threads, warmup, eval_examples=1000):
+    """One result per thread count for the ``cascade.json`` at ``path``, on the run's held-out test images.
+
+    Each image is timed from its pixels to the cascade's answer, every file
+    it ran included (``Cascade.__call__``): ``timings_ms`` holds one time per
+    image, and ``multiply_accumulates`` is the average over the images of the
+    files each one ran.
+    """
+    from ddnn_tf.runtime.cascade import Cascade
+
+    path = Path(path)
+    results = []
+    for count in threads:
+        start = time.perf_counter()
+        cascade = Cascade(path, threads=count)
+        init_ms = (time.perf_counter() - start) * 1e3
+        first_file = path.parent / cascade.stages[0]["file"]
+        meta = runtime.read_metadata(first_file, first_file.read_bytes())
+        images, labels = _held_out(meta, eval_examples)
+        images = images.astype(np.uint8)
+        start = time.perf_counter()
+        cascade(images[0])
+        first_ms = (time.perf_counter() - start) * 1e3
+        for image in images[:warmup]:
+            cascade(image)
+        decisions = [cascade(image) for image in images]
+        stage_macs = np.cumsum([stage["multiply_accumulates"] for stage in cascade.stages])
+        stops = np.array([decision.stage for decision in decisions])
+        timings = [decision.milliseconds for decision in decisions]
+        results.append({
+            "file": path.name,
+            "signature": "cascade",
+            "depth": "cascade",
+            "quantize": meta.get("quantize"),
+            "threads": count,
+            "init_ms": round(init_ms, 3),
+            "first_run_ms": round(first_ms, 3),
+            "warmup_runs": min(warmup, len(images)),
+            "runs": len(decisions),
+            **summarize(timings),
+            "io_ms": None,  # inside every timing
+            "process_peak_rss_mb": _process_peak_rss_mb(),
+            "file_bytes": sum((path.parent / stage["file"]).stat().st_size for stage in cascade.stages),
+            "multiply_accumulates": int(round(float(np.mean(stage_macs[stops])))),
+            "validated_accuracy": None,
+            "accuracy": float(np.mean([d.label for d in decisions] == labels)),
+            "cascade": {
+                "rule": cascade.rule,
+                "depths": cascade.depths,
+                "thresholds": cascade.thresholds,
+                "exit_fractions": [float(np.mean(stops == stage)) for stage in range(len(cascade.stages))],
+            },
+            "timings_ms": timings,
+        })
+    return results
+
+
 def format_table(results):
-    header = f"{'file':<36} {'signature':<16} {'thr':>3} {'init':>8} {'first':>8} {'median':>8} {'p90':>8} {'p99':>8} {'acc':>7}"
+    header = (f"{'file':<36} {'signature':<16} {'thr':>3} {'init':>8} {'first':>8} {'median':>8} {'p90':>8} "
+              f"{'mean':>8} {'MMACs':>8} {'acc':>7}")
     lines = [header + "   (milliseconds)"]
     for r in results:
         acc = r["accuracy"] if r["accuracy"] is not None else r["validated_accuracy"]
+        macs = f"{r['multiply_accumulates'] / 1e6:>8.2f}" if r.get("multiply_accumulates") else f"{'-':>8}"
         lines.append(
-            f"{r['file']:<36} {r['signature']:<16} {r['threads']:>3} {r['init_ms']:>8.2f} {r['first_run_ms']:>8.2f} "
-            f"{r['median_ms']:>8.3f} {r['p90_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+            f"{r['file']:<36} {r['signature'] or '-':<16} {r['threads']:>3} {r['init_ms']:>8.2f} "
+            f"{r['first_run_ms']:>8.2f} {r['median_ms']:>8.3f} {r['p90_ms']:>8.3f} {r['mean_ms']:>8.3f} {macs} "
             + (f"{100 * acc:>6.2f}%" if acc is not None else f"{'-':>7}")
         )
+        if r.get("cascade"):
+            fractions = ", ".join(f"{100 * f:.1f}% at {d}" for d, f in zip(r["cascade"]["depths"],
+                                                                           r["cascade"]["exit_fractions"]))
+            lines.append(f"{'':<36} answered {fractions}; times per input, every file it ran included")
     return "\n".join(lines)
 
 
 def plot(results, path):
-    """Accuracy against median latency: one point per depth, one line per thread count."""
+    """Accuracy against median latency: one point per depth, one line per thread count (a cascade its own point)."""
     series = {}
     for r in results:
         accuracy = r["accuracy"] if r["accuracy"] is not None else r["validated_accuracy"]
-        series.setdefault(f"{r['threads']} thread(s)", []).append(
+        name = f"{'cascade, ' if r.get('cascade') else ''}{r['threads']} thread(s)"
+        series.setdefault(name, []).append(
             (r["median_ms"], 100 * (accuracy or 0), f"{r['depth']} {r['quantize']}")
         )
     save_line_plot(series, "median latency per image (ms)", "top-1 accuracy (%)", path)

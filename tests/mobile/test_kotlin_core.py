@@ -18,7 +18,7 @@ import pytest
 from conftest import MOBILE, MOBILE_TESTDATA, REPO, assert_matches_schema, load_script
 
 from ddnn_tf import files, merge_reports, runtime
-from ddnn_tf.runtime import timing
+from ddnn_tf.runtime import cascade, timing
 
 CORE = MOBILE / "core"
 
@@ -243,6 +243,54 @@ def test_dequantization_in_kotlin_equals_python(kotlin_jar, tmp_path):
         python = python_decode(case)
         assert kotlin["logits"] == python["logits"], case["name"]
         assert kotlin["top1"] == python["top1"], case["name"]
+
+
+def python_cascade(document, case):
+    """What ``ddnn_tf.runtime.cascade`` answers for a case's logits (one list per stage) under ``document``."""
+    logits = [np.asarray(stage, np.float32) for stage in case["logits"]]
+    scores = {rule: [float(cascade.exit_scores(stage, rule)) for stage in logits] for rule in cascade.RULES}
+    thresholds = [stage["threshold"] for stage in document["stages"][:-1]]
+    stop = int(cascade.route(np.asarray(scores[document["rule"]])[:, None], thresholds)[0])
+    return {"scores": scores, "stage": stop, "label": int(np.argmax(logits[stop]))}
+
+
+def test_cascade_cases_fixture_is_what_python_computes():
+    """mobile/testdata/cascade_cases.json, which the JVM tests check Kotlin's Cascade against, holds Python's answers.
+
+    DDNN_WRITE_FIXTURES=1 rewrites it from the current Python code.
+    """
+    path = MOBILE_TESTDATA / "cascade_cases.json"
+    fixture = json.loads(path.read_text())
+    assert_matches_schema("cascade", fixture["cascade"])
+    fresh = []
+    for case in fixture["cases"]:
+        answer = python_cascade(fixture["cascade"], case)
+        fresh.append({"name": case["name"], "logits": case["logits"], "expected_scores": answer["scores"],
+                      "expected_stage": answer["stage"], "expected_label": answer["label"]})
+    if os.environ.get("DDNN_WRITE_FIXTURES") == "1":
+        files.write_json(path, {**fixture, "cases": fresh})
+        pytest.skip(f"rewrote {path}")
+    assert fixture["cases"] == fresh, f"{path} is stale: rerun with DDNN_WRITE_FIXTURES=1 and review the diff"
+    assert {case["expected_stage"] for case in fresh} == {0, 1}, "the cases stop at both stages"
+
+
+def test_the_cascade_in_kotlin_answers_as_python_does(kotlin_jar, tmp_path):
+    """The same logits, through Kotlin's Cascade and Python's: equal stages and labels, scores to the last bits."""
+    fixture = json.loads((MOBILE_TESTDATA / "cascade_cases.json").read_text())
+    rng = np.random.default_rng(5)
+    cases = fixture["cases"] + [{"name": f"random {i}", "logits": (rng.normal(0, 4, (2, 10))).tolist()}
+                                for i in range(20)]
+    for rule in cascade.RULES:
+        document = {**fixture["cascade"], "rule": rule}
+        if rule == "entropy":  # a threshold that splits these cases under this rule too
+            document["stages"] = [{**document["stages"][0], "threshold": -1.0}, document["stages"][1]]
+        (tmp_path / "cascade.json").write_text(json.dumps(document))
+        (tmp_path / "cases.json").write_text(json.dumps({"cases": cases}))
+        answers = kotlin_tool(kotlin_jar, "cascade", tmp_path / "cascade.json", tmp_path / "cases.json")
+        for case, kotlin in zip(cases, answers, strict=True):
+            python = python_cascade(document, case)
+            assert (kotlin["stage"], kotlin["label"]) == (python["stage"], python["label"]), (rule, case["name"])
+            np.testing.assert_allclose(kotlin["scores"], python["scores"][rule], rtol=1e-13, atol=1e-15)
 
 
 def test_test_images_for_the_app_are_fed_by_kotlin_as_python_feeds_them(kotlin_jar, tmp_path):

@@ -12,6 +12,7 @@ import kotlin.system.exitProcess
  *   images TEST_IMAGES.json META.json   labels and model inputs (the pixels) of the app's test images
  *   deepest REPORT.json QUERIES.json    for each [budget_ms, threads], the result DepthSelection picks, or null
  *   decode CASES.json                   logits and top-1 of each case's raw int8 output
+ *   cascade CASCADE.json CASES.json     each case's exit scores, and the stage and label the cascade stops at
  *
  * Bad input prints "error: ..." and exits 2.
  */
@@ -71,6 +72,20 @@ object CrossLanguageTool {
                 )
             }
         }
-        else -> throw JsonException("usage: roundtrip IN OUT | measured TIMINGS | deepest REPORT QUERIES | decode CASES | images DESCRIPTION META")
+        "cascade" -> {
+            val cascade = Cascade.parse(File(args[1]).readText())
+            val cases = JsonFields.of(Json.parse(File(args[2]).readText()), "cases file").list("cases")
+            cases.mapIndexed { i, item ->
+                val logits = JsonFields.of(item, "cases[$i]").list("logits").map { stage ->
+                    (stage as List<*>).map { (it as Number).toFloat() }.toFloatArray()
+                }
+                val decision = cascade.decide { stage -> logits[stage] }
+                mapOf("scores" to logits.map { cascade.rule.score(it) }, "stage" to decision.stage, "label" to decision.label)
+            }
+        }
+        else -> throw JsonException(
+            "usage: roundtrip IN OUT | measured TIMINGS | deepest REPORT QUERIES | decode CASES | images DESCRIPTION META" +
+                " | cascade CASCADE CASES",
+        )
     }
 }
