@@ -33,8 +33,12 @@ $(RUN)/model.keras: | setup
 $(EXPORTED): $(RUN)/model.keras
 	$(BIN)/python -m ddnn_tf.export_tflite --workdir $(RUN) --depth all
 
-$(RUN)/export/benchmark.json: $(EXPORTED)
-	$(BIN)/python -m ddnn_tf.benchmark $(RUN)/export/*.tflite --threads 1,2
+# The cascade runs depth 18 first and depth 34 only when 18 is unsure: thresholds from the validation images.
+$(RUN)/export/cascade.json: $(EXPORTED)
+	$(BIN)/python -m ddnn_tf.cascade --workdir $(RUN) --max_drop 0.3
+
+$(RUN)/export/benchmark.json: $(EXPORTED) $(RUN)/export/cascade.json
+	$(BIN)/python -m ddnn_tf.benchmark $(RUN)/export/*.tflite --threads 1,2 --cascade $(RUN)/export/cascade.json
 
 # The same depths for browsers (float32 logits) with the run's test images: what `make serve` serves.
 WEB_EXPORTED := $(RUN)/export_web/resnet34_depth18_int8.tflite
@@ -42,7 +46,11 @@ WEB_EXPORTED := $(RUN)/export_web/resnet34_depth18_int8.tflite
 $(WEB_EXPORTED): $(RUN)/model.keras
 	$(BIN)/python -m ddnn_tf.export_tflite --workdir $(RUN) --depth all --target web
 
-demo: setup $(RUN)/export/benchmark.json $(WEB_EXPORTED)
+# The browser's files are others (float32 logits out): their cascade is calibrated on them.
+$(RUN)/export_web/cascade.json: $(WEB_EXPORTED)
+	$(BIN)/python -m ddnn_tf.cascade --workdir $(RUN) --export_dir $(RUN)/export_web --max_drop 0.3
+
+demo: setup $(RUN)/export/benchmark.json $(RUN)/export_web/cascade.json
 	@$(BIN)/python -c 'import json; from ddnn_tf.runtime import timing; from ddnn_tf.training import evaluation; \
 	print(evaluation.format_table(json.load(open("$(RUN)/results.json"))["rows"])); \
 	print(timing.format_table(json.load(open("$(RUN)/export/benchmark.json"))["results"]))'
@@ -106,7 +114,7 @@ $(HEADLESS):
 # It listens on every interface so that a phone on the same network can open it (the command prints
 # the address); `make serve SERVE_FLAGS=--host=127.0.0.1` keeps it to this machine.
 SERVE_FLAGS ?= --host=0.0.0.0
-serve: setup $(WEB_EXPORTED) $(LITERT)
+serve: setup $(RUN)/export_web/cascade.json $(LITERT)
 	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 
 # pytest-xdist workers (two: one per core here), a test file each at a time (a file's fixtures are built once).

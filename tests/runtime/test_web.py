@@ -8,11 +8,13 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 from conftest import REPO, TINY_TFLITE, assert_matches_schema, error_lines, run_cli
 
-from ddnn_tf import errors
-from ddnn_tf.runtime import web
+from ddnn_tf import errors, files
+from ddnn_tf.runtime import cascade, web
+from ddnn_tf.runtime import report as benchmark_report
 
 HEADLESS = REPO / "tests" / "browser" / "usr" / "lib" / "chromium" / "chromium-headless-shell"
 
@@ -40,12 +42,13 @@ def _needs_litert():
 @pytest.fixture(scope="module")
 def web_export(ekd_run, tmp_path_factory):
     """An export folder for the browser: both depths with float32 logits, the 100 test images the export
-    validated them on and wrote beside them, and three bad files."""
+    validated them on and wrote beside them, a cascade.json over the two depths, and three bad files."""
     _needs_litert()
     out = tmp_path_factory.mktemp("export_web")
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--target=web", "--depth=all", f"--out={out}",
                      "--eval_examples=100", "--calibration_steps=20")
     assert result.returncode == 0, result.stderr
+    _calibrate(ekd_run, out)  # before the bad files, which a cascade must not take
     result = run_cli("ddnn_tf.export_tflite", f"--workdir={ekd_run}", "--depth=20", f"--out={out / 'device'}",
                      "--eval_examples=100", "--calibration_steps=20")
     assert result.returncode == 0, result.stderr
@@ -54,6 +57,17 @@ def web_export(ekd_run, tmp_path_factory):
         shutil.copy(out / f"resnet32_depth32_int8{suffix}", out / f"gone{suffix}")  # deleted once served
     (out / "notes.tflite").write_bytes(b"this is not a TFLite file")
     return out
+
+
+def _calibrate(workdir, folder):
+    """Writes the cascade.json of folder's two depths for a budget halfway between them: room for a cascade of
+    both, not for depth 32 alone."""
+    from ddnn_tf import cascade as calibration
+    from ddnn_tf.run import Run
+
+    macs = sorted(json.loads(path.read_text())["multiply_accumulates"] for path in folder.glob("*_depth*_int8.json"))
+    target = cascade.Target(budget_macs=(macs[0] + macs[-1]) / 2)
+    files.write_json(folder / cascade.FILE_NAME, calibration.calibrate(Run.open(workdir), folder, "int8", target))
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +103,10 @@ def _post(url, body, length=None):
         return error.code, json.loads(error.read())
 
 
-@pytest.mark.slow
-def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_with_the_host_s(server, tmp_path):
+def _run_page(url, saved, profile):
+    """Opens ``url`` in the headless Chromium until the page posts its report into ``saved``; the report read back."""
     _needs_browser()
-    server, url, saved = server
-    browser = web.open_headless(HEADLESS, f"{url}/?runs=15&warmup=2&threads=1,2", tmp_path / "profile")
+    browser = web.open_headless(HEADLESS, url, profile)
     try:
         deadline = time.time() + 600
         while not saved and time.time() < deadline and browser.poll() is None:
@@ -102,14 +115,29 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
         browser.kill()
         browser.wait()
     assert saved, "the page posted no report"
-    report = json.loads(saved[0].read_text())
+    return json.loads(saved[0].read_text())
+
+
+@pytest.fixture(scope="module")
+def page_report(server, tmp_path_factory):
+    """The report of one run of the page on the module's folder: 15 timed runs and 2 warm-up, 1 and 2 threads."""
+    _, url, saved = server
+    return _run_page(f"{url}/?runs=15&warmup=2&threads=1,2", saved, tmp_path_factory.mktemp("profile"))
+
+
+@pytest.mark.slow
+def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_with_the_host_s(server, page_report,
+                                                                                             tmp_path):
+    server, url, saved = server
+    report = page_report
     assert_matches_schema("benchmark", report)
     entries = {entry["file"]: entry for entry in json.loads(server.catalogue)["files"]}
     assert saved[0].name.startswith(web.REPORT_PREFIX) and saved[0].parent == server.export_dir
     assert report["device"]["kind"] == "browser" and "LiteRT.js 2.5.3 (wasm, threads)" == report["device"]["runtime"]
-    timed = {(r["file"], r["threads"]) for r in report["results"]}
+    files_timed = [r for r in report["results"] if "cascade" not in r]
+    timed = {(r["file"], r["threads"]) for r in files_timed}
     assert timed == {(f"resnet32_depth{d}_int8.tflite", t) for d in (20, 32) for t in (1, 2)}, "every depth has latencies"
-    for result in report["results"]:
+    for result in files_timed:
         assert len(result["timings_ms"]) == 15 and result["median_ms"] > 0 and result["accelerator"] == "wasm"
         # The browser's LiteRT against the Python interpreter's, on the same 100 test images.
         assert result["agreement"] == 1.0 and result["max_relative_difference"] <= web.FLOAT32_TOLERANCE, result
@@ -354,3 +382,108 @@ def test_a_slow_body_times_out_and_slow_peers_cannot_take_every_thread(tmp_path)
             peer.close()
         server.shutdown()
         server.server_close()
+
+
+def _score_tolerance(report, catalogue):
+    """How far the page's exit scores may lie from the host's: its logits differ from the host LiteRT's by at most
+    ``difference`` (each file's max_relative_difference times its largest host logit), and either rule's score
+    moves by at most 2 log(classes) times that (the 1-norm of its gradient), taken ten times for safety."""
+    entries = {entry["file"]: entry for entry in catalogue["files"]}
+    measured = [r for r in report["results"] if r.get("max_relative_difference") is not None]
+    difference = max(r["max_relative_difference"] * np.abs(entries[r["file"]]["expected_logits"]).max()
+                     for r in measured)
+    classes = len(entries[measured[0]["file"]]["expected_logits"][0])
+    return 10 * 2 * np.log(classes) * difference
+
+
+def _python_cascade(folder, tolerance):
+    """What ``ddnn_tf.runtime.cascade.Cascade`` answers on the folder's test images, as the page's cascade row
+    counts it, and how many images score within ``tolerance`` of a threshold."""
+    runner = cascade.Cascade(folder / cascade.FILE_NAME)
+    test = json.loads((folder / "test_images.json").read_text())
+    images = np.fromfile(folder / test["images"], np.uint8).reshape(
+        test["count"], test["height"], test["width"], test["channels"])
+    labels = np.fromfile(folder / test["labels"], "<i4")
+    decisions = [runner(image) for image in images]
+    stops = np.array([decision.stage for decision in decisions])
+    stage_macs = np.cumsum([stage["multiply_accumulates"] for stage in runner.stages])
+    scores = np.array([[cascade.exit_scores(logits, runner.rule) for logits in runner.logits(image)[:-1]]
+                       for image in images])
+    return {
+        "depths": runner.depths, "thresholds": runner.thresholds,
+        "exit_fractions": [float(np.mean(stops == stage)) for stage in range(len(runner.stages))],
+        "accuracy": float(np.mean([decision.label for decision in decisions] == labels)),
+        "multiply_accumulates": int(round(float(np.mean(stage_macs[stops])))),
+        "near": int(np.sum(np.any(np.abs(scores - runner.thresholds) <= tolerance, axis=1))),
+        "images": len(labels), "macs": [stage["multiply_accumulates"] for stage in runner.stages],
+        "file_bytes": sum((folder / stage["file"]).stat().st_size for stage in runner.stages),
+    }
+
+
+@pytest.mark.slow
+def test_the_page_runs_the_folder_s_cascade_on_the_test_images_as_the_python_runtime_does(server, page_report):
+    server, _, _ = server
+    # The report as the server and merge_reports read it, and as the schema defines it.
+    checked = benchmark_report.check(json.loads(json.dumps(page_report)), "the report")
+    assert_matches_schema("benchmark", page_report)
+    rows = [r for r in checked["results"] if "cascade" in r]
+    assert sorted(r["threads"] for r in rows) == [1, 2], "a cascade row per thread count"
+    expected = _python_cascade(server.export_dir, _score_tolerance(page_report, json.loads(server.catalogue)))
+    assert expected["depths"] == [20, 32] and 0 < expected["exit_fractions"][0] < 1, "both stages answer some images"
+    # An image scored nearer a threshold than the page's scores can be to the host's may stop at the other
+    # stage: each such image moves an exit fraction and the top-1 by one image, the average cost by a stage.
+    images, near = expected["images"], expected["near"]
+    for row in rows:
+        assert row["file"] == "cascade.json" and row["signature"] == "cascade" and row["depth"] == "cascade"
+        assert row["quantize"] == "int8" and row["accelerator"] == "wasm" and row["validated_accuracy"] is None
+        assert row["runs"] == images == len(row["timings_ms"]) and row["warmup_runs"] == 2
+        assert row["median_ms"] > 0 and row["file_bytes"] == expected["file_bytes"]
+        assert row["cascade"]["rule"] == "max_probability"
+        assert row["cascade"]["depths"] == expected["depths"]
+        assert row["cascade"]["thresholds"] == expected["thresholds"]
+        assert np.abs(np.subtract(row["cascade"]["exit_fractions"], expected["exit_fractions"])).max() <= near / images
+        assert abs(row["accuracy"] - expected["accuracy"]) <= near / images
+        macs_moved = near * expected["macs"][-1] / images
+        assert abs(row["multiply_accumulates"] - expected["multiply_accumulates"]) <= macs_moved
+        if near == 0:  # the usual case: the very same answers
+            assert (row["cascade"]["exit_fractions"], row["accuracy"], row["multiply_accumulates"]) == (
+                expected["exit_fractions"], expected["accuracy"], expected["multiply_accumulates"])
+    assert not [p for p in checked["problems"] if p["file"] == "cascade.json"]
+
+
+@pytest.mark.slow
+def test_a_cascade_of_missing_or_other_files_is_a_problem_of_the_report_not_a_row(web_export, tmp_path, monkeypatch):
+    """Served over plain http under a host name, the page is no secure context: it has no crypto.subtle and
+    computes the digests itself, which the first stage's file, named with its own sha256, passes."""
+    _needs_browser()
+    folder = tmp_path / "export_web"
+    folder.mkdir()
+    for path in [*web_export.glob("resnet32_depth*_int8.*"), *web_export.glob("test_*")]:
+        shutil.copy(path, folder)
+    document = json.loads((web_export / cascade.FILE_NAME).read_text())
+    first, last = document["stages"]
+    missing = {**first, "file": "resnet32_depth26_int8.tflite", "depth": 26}
+    document["stages"] = [first, missing, {**last, "sha256": "0" * 64}]
+    files.write_json(folder / cascade.FILE_NAME, document)
+    saved = []
+    server = web.Server(("127.0.0.1", 0), folder, web.default_litert_dir(), max_report_bytes=1 << 20,
+                        on_report=saved.append)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    insecure = "--host-resolver-rules=MAP insecure.test 127.0.0.1"
+    monkeypatch.setattr(web, "HEADLESS_FLAGS", (*web.HEADLESS_FLAGS, insecure))
+    try:
+        url = f"http://insecure.test:{server.server_address[1]}/?runs=1&warmup=0"
+        page = _run_page(url, saved, tmp_path / "profile")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert_matches_schema("benchmark", page)
+    assert page["device"]["runtime"] == "LiteRT.js 2.5.3 (wasm)", "not cross-origin isolated: no secure context"
+    assert {r["file"] for r in page["results"]} == {"resnet32_depth20_int8.tflite", "resnet32_depth32_int8.tflite"}
+    calibrate = "calibrate it again on this folder: python -m ddnn_tf.cascade --export_dir FOLDER --max_drop N"
+    assert page["problems"] == [
+        {"file": "cascade.json", "message": "cascade.json names resnet32_depth26_int8.tflite, which the server does "
+                                            f"not serve (HTTP 404): put it beside cascade.json, or {calibrate}"},
+        {"file": "cascade.json", "message": f"cascade.json was calibrated for another {last['file']} (its sha256 "
+                                            f"differs): {calibrate}"},
+    ]
