@@ -64,8 +64,8 @@ def check_one_run(run, found, export_dir):
     digests = {name: meta.get("run_config_sha256") for name, meta in found}
     if None in digests.values():
         old = next(name for name, digest in digests.items() if digest is None)
-        raise errors.UsageError(f"{export_dir / old} does not say which run it came from (exported before ddnn_tf "
-                                "0.4); export the depths again with python -m ddnn_tf.export_tflite")
+        raise errors.UsageError(f"{export_dir / old} does not say which run it came from (exported by an older "
+                                "ddnn_tf); export the depths again with python -m ddnn_tf.export_tflite")
     (first, first_digest), *rest = digests.items()
     for name, digest in rest:
         if digest != first_digest:
