@@ -25,6 +25,14 @@ from ddnn_tf.config import stored_data_config
 RECORD = "run.json"
 MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
+# In CHECKPOINTS: the last completed epoch's record, the best epoch on validation, and each epoch's model.
+CHECKPOINT_STATE = "state.json"
+BEST_CHECKPOINT = "best.keras"
+
+
+def epoch_checkpoint(epoch):
+    """The file name of epoch ``epoch``'s model (counted from 1) in CHECKPOINTS."""
+    return f"epoch_{epoch}.keras"
 
 
 class Run:

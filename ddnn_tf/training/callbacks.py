@@ -10,6 +10,7 @@ import keras
 
 from ddnn_tf import errors, files
 from ddnn_tf.models.calibration import recalibrate_bn
+from ddnn_tf.run import BEST_CHECKPOINT, CHECKPOINT_STATE, epoch_checkpoint
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -37,20 +38,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch")  # which epoch best.keras holds
 
     def on_epoch_end(self, epoch, logs=None):
-        files.save_model(self.model, self.directory / f"epoch_{epoch + 1}.keras")
+        files.save_model(self.model, self.directory / epoch_checkpoint(epoch + 1))
         score = (logs or {}).get(self.monitor, -math.inf)
         if score > self.best:
             self.best, self.best_epoch = score, epoch + 1
-            files.save_model(self.model, self.directory / "best.keras")
-        files.write_json(self.directory / "state.json", {
-            "epoch": epoch + 1, "checkpoint": f"epoch_{epoch + 1}.keras", "best": self.best,
+            files.save_model(self.model, self.directory / BEST_CHECKPOINT)
+        files.write_json(self.directory / CHECKPOINT_STATE, {
+            "epoch": epoch + 1, "checkpoint": epoch_checkpoint(epoch + 1), "best": self.best,
             "best_epoch": self.best_epoch, "monitor": self.monitor,
         })
-        (self.directory / f"epoch_{epoch + 1 - self.keep}.keras").unlink(missing_ok=True)
+        (self.directory / epoch_checkpoint(epoch + 1 - self.keep)).unlink(missing_ok=True)
 
 
 def read_state(checkpoint_dir):
-    path = Path(checkpoint_dir) / "state.json"
+    path = Path(checkpoint_dir) / CHECKPOINT_STATE
     return files.read_json(path, "checkpoint state") if path.exists() else None
 
 
@@ -93,15 +94,15 @@ def check_resumable(run):
         if files.is_complete_archive(latest):
             continue
         # Each intact checkpoint with the state that resumes from it: the epoch it holds.
-        candidates = [(f"epoch_{state['epoch'] - 1}.keras", state["epoch"] - 1),
-                      ("best.keras", state.get("best_epoch"))]
+        candidates = [(epoch_checkpoint(state["epoch"] - 1), state["epoch"] - 1),
+                      (BEST_CHECKPOINT, state.get("best_epoch"))]
         intact = [(name, epoch) for name, epoch in candidates
                   if epoch and files.is_complete_archive(checkpoints / name)]
         if intact:
             name, epoch = intact[0]
             resumed = {**state, "epoch": epoch, "checkpoint": name}
             advice = (f"{' and '.join(n for n, _ in intact)} {'is' if len(intact) == 1 else 'are'} intact: to resume "
-                      f"from {name} (epoch {epoch}), write {json.dumps(resumed)} into {checkpoints / 'state.json'}")
+                      f"from {name} (epoch {epoch}), write {json.dumps(resumed)} into {checkpoints / CHECKPOINT_STATE}")
         else:
             advice = "no other checkpoint is intact: use a new --workdir"
         raise errors.UsageError(

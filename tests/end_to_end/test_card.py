@@ -7,6 +7,7 @@ from ai_edge_litert.interpreter import Interpreter
 from conftest import run_cli
 
 from ddnn_tf import cli
+from ddnn_tf.run import Run
 
 
 def test_card_export_command_writes_a_validated_resnet18_after_the_default_run(tmp_path):
@@ -16,7 +17,7 @@ def test_card_export_command_writes_a_validated_resnet18_after_the_default_run(t
                      "--config.data.train_examples=2048", "--config.data.eval_examples=500",
                      "--config.data.validation_examples=500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads((workdir / "run.json").read_text())["config"]["model"]["arch"] == "resnet34"
+    assert Run(workdir).config["model"]["arch"] == "resnet34"
 
     result = run_cli("ddnn_tf.export_tflite", "--depth", "18", cwd=tmp_path)  # the card's command, as written
     assert result.returncode == 0, result.stderr

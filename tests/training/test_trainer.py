@@ -40,7 +40,7 @@ def test_every_mode_writes_a_loadable_run(mode_runs):
         state = json.loads((mode_runs / mode / "checkpoints" / "state.json").read_text())
         assert state["epoch"] == 1 and (mode_runs / mode / "checkpoints" / "best.keras").is_file()
     assert sorted(p.name for p in (mode_runs / "independent").glob("depth_*")) == ["depth_20", "depth_32"]
-    run = json.loads((mode_runs / "ekd" / "run.json").read_text())
+    run = Run(mode_runs / "ekd").record
     assert run["data"]["mean"] and run["data"]["label_names"][3] == "3"
     with open(mode_runs / "ekd" / "log.csv") as f:
         row = next(csv.DictReader(f))
@@ -252,13 +252,13 @@ def test_resuming_a_run_in_another_mode_names_the_flag_that_resumes_it(mode_runs
 def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run, tmp_path, change, difference):
     workdir = tmp_path / "run"
     shutil.copytree(ekd_run, workdir)
-    record, before = (workdir / "run.json").read_bytes(), file_tree(workdir)
+    record, before = Run(workdir).record_file.read_bytes(), file_tree(workdir)
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **change), f"--workdir={workdir}")
     assert result.returncode == 2, result.stderr
     assert error_lines(result) == [f"error: {workdir} holds a run of another config ({difference}); "
                                    "to resume it use the same config, or use another --workdir (to train on from "
                                    f"its weights with this config: --init_from {workdir})"], result.stderr
-    assert (workdir / "run.json").read_bytes() == record
+    assert Run(workdir).record_file.read_bytes() == record
     assert file_tree(workdir) == before
 
 
@@ -266,11 +266,11 @@ def test_resuming_with_a_changed_config_is_refused_and_rewrites_nothing(ekd_run,
 def test_the_unchanged_command_is_accepted_on_its_own_run(ekd_run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(ekd_run, workdir)
-    record = json.loads((workdir / "run.json").read_text())
+    record = Run(workdir).record
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES), f"--workdir={workdir}")
     assert result.returncode == 0, result.stderr
     assert "top1" in result.stdout
-    assert json.loads((workdir / "run.json").read_text())["config"] == record["config"]
+    assert Run(workdir).record["config"] == record["config"]
 
 
 def test_only_keys_that_change_no_training_may_differ_on_resume(tmp_path):
@@ -278,7 +278,7 @@ def test_only_keys_that_change_no_training_may_differ_on_resume(tmp_path):
 
     stored = tiny_run_config().to_dict()
     del stored["ekd"]["subnets_start"]  # as if written before the key existed: it had its default
-    files.write_json(tmp_path / "run.json", {"config": stored})
+    files.write_json(Run(tmp_path).record_file, {"config": stored})
     run = Run(tmp_path)
     trainer.check_same_config(run, tiny_run_config())
     trainer.check_same_config(run, tiny_run_config(**{
@@ -334,7 +334,7 @@ def test_init_from_trains_a_finished_run_on_in_a_new_run_that_records_where_it_b
     result = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **{"optimizer.learning_rate": 0.0005}),
                      f"--init_from={ekd_run}", f"--workdir={workdir}")
     assert result.returncode == 0, result.stderr
-    began = json.loads((workdir / "run.json").read_text())["init_from"]
+    began = Run(workdir).record["init_from"]
     assert began == {"model.keras": {"run": str(ekd_run.resolve()), "model": "model.keras",
                                      "sha256": files.sha256(ekd_run / "model.keras")}}
 
@@ -349,7 +349,7 @@ def test_init_from_trains_a_finished_run_on_in_a_new_run_that_records_where_it_b
     again = run_cli("ddnn_tf.train", *tiny_run_flags(**EKD_RUN_CHANGES, **{"optimizer.learning_rate": 0.0005}),
                     f"--workdir={workdir}")
     assert again.returncode == 0, again.stderr
-    assert json.loads((workdir / "run.json").read_text())["init_from"] == began
+    assert Run(workdir).record["init_from"] == began
 
 
 def test_init_from_refuses_another_model_itself_and_a_folder_without_a_run(tmp_path):
@@ -384,7 +384,7 @@ def test_a_resume_compares_data_paths_resolved(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "images")
     stored = tiny_run_config(**{"data.directory": str(tmp_path / "images")}).to_dict()
-    files.write_json(tmp_path / "run.json", {"config": stored})
+    files.write_json(Run(tmp_path).record_file, {"config": stored})
     for same in (tmp_path / "link", tmp_path / "other" / ".." / "images"):
         trainer.check_same_config(Run(tmp_path), tiny_run_config(**{"data.directory": str(same)}))
     with pytest.raises(errors.UsageError, match=re.escape(f"data.directory: \"{tmp_path / 'images'}\" in its run.json, "
