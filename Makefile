@@ -33,7 +33,7 @@ $(RUN)/model.keras: | setup
 $(EXPORTED): $(RUN)/model.keras
 	$(BIN)/python -m ddnn_tf.export_tflite --workdir $(RUN) --depth all
 
-# The cascade runs depth 18 first and depth 34 only when 18 is unsure: thresholds from the validation images.
+# A cascade over the exported depths: the sweep picks its files and thresholds on the validation images.
 $(RUN)/export/cascade.json: $(EXPORTED)
 	$(BIN)/python -m ddnn_tf.cascade --workdir $(RUN) --max_drop 0.3
 

@@ -62,8 +62,8 @@ def main(argv):
         from ddnn_tf.runtime import cascade
 
         cascade_path = Path(_CASCADE.value)
-        document = cascade.read(cascade_path)
-        paths = paths or [str(cascade_path.parent / stage["file"]) for stage in document["stages"]]
+        stages = cascade.Cascade(cascade_path).stages  # its files checked before any is timed
+        paths = paths or [str(cascade_path.parent / stage["file"]) for stage in stages]
     if not paths:
         raise errors.UsageError("pass one or more .tflite files, e.g. runs/mnist_resnet34/export/*.tflite, "
                                 "or --cascade CASCADE_JSON")

@@ -104,7 +104,7 @@ def _macs(value):
 
 
 def plot(rows, path):
-    """Accuracy against median latency: one line per device and thread count."""
+    """Accuracy against median latency: one line per device and thread count, a cascade its own point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,10 +115,12 @@ def plot(rows, path):
     for r in rows:
         accuracy, _ = _accuracy(r)
         if r["median_ms"] is not None and accuracy is not None:
-            lines.setdefault((r["device"], r["threads"]), []).append((r["median_ms"], 100 * accuracy, r))
-    for (device, threads), points in lines.items():
+            lines.setdefault((r["device"], r["threads"], bool(r.get("cascade"))), []).append(
+                (r["median_ms"], 100 * accuracy, r))
+    for (device, threads, is_cascade), points in lines.items():
         points.sort(key=lambda point: point[0])
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{device}, {threads} thread(s)")
+        label = f"{device}, {threads} thread(s){', cascade' if is_cascade else ''}"
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="*" if is_cascade else "o", label=label)
         for x, y, r in points:
             axes.annotate(f"{r['depth']} {r['quantize'] or ''}".strip(), (x, y), fontsize=7)
     if not lines:

@@ -18,6 +18,7 @@ of up to ``MAX_STAGES`` files, and keeps the cheapest cascade within
 import dataclasses
 import hashlib
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -52,11 +53,9 @@ def exit_scores(logits, rule):
     z = np.asarray(logits, np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    # One class at a time, as the other runtimes add them (numpy's own sum adds in another order).
-    total, weighted = np.zeros(z.shape[:-1]), np.zeros(z.shape[:-1])
-    for k in range(z.shape[-1]):
-        total += e[..., k]
-        weighted += e[..., k] * z[..., k]
+    # Class by class, as the other runtimes add them: a running sum adds in order (numpy's sum does not).
+    total = np.cumsum(e, axis=-1)[..., -1]
+    weighted = np.cumsum(e * z, axis=-1)[..., -1]
     if rule == "max_probability":
         return 1.0 / total
     return weighted / total - np.log(total)
@@ -78,6 +77,8 @@ class Target:
             errors.check_range("max_drop", self.max_drop, 0, 100)
         if self.budget_macs is not None:
             errors.check_range("budget_macs", self.budget_macs, 0, low_inclusive=False)
+            if not math.isfinite(self.budget_macs):
+                raise errors.UsageError(f"budget_macs must be a finite number, got {self.budget_macs}", "budget_macs")
 
     def as_dict(self):
         return {"max_drop": self.max_drop} if self.max_drop is not None else {"budget_macs": self.budget_macs}
@@ -311,12 +312,19 @@ def read(path):
         final = index == len(stages) - 1
         threshold = stage.get("threshold") if isinstance(stage, dict) else None
         if not isinstance(stage, dict) or not isinstance(stage.get("file"), str) or "/" in stage["file"] \
-                or not isinstance(stage.get("sha256"), str):
-            raise errors.UsageError(f"{where}: stages[{index}] must name a file in its folder and its sha256")
-        if final != (threshold is None) or not (final or isinstance(threshold, (int, float))):
+                or not isinstance(stage.get("sha256"), str) or "depth" not in stage \
+                or not _whole_number(stage.get("multiply_accumulates")):
+            raise errors.UsageError(f"{where}: stages[{index}] must name a file in its folder, its sha256, depth "
+                                    "and multiply_accumulates")
+        number = isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold)
+        if final != (threshold is None) or not (final or number):
             raise errors.UsageError(f"{where}: stages[{index}].threshold must be "
                                     + ("null (the last stage always answers)" if final else "a number"))
     return document
+
+
+def _whole_number(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,14 @@ _RESULT_FIELDS = {
 }
 
 
+# Fields a result may lack, checked when it has them.
+_OPTIONAL_FIELDS = {
+    "mean_ms": _NUMBER_OR_NULL,
+    "multiply_accumulates": (int, type(None)),
+    "cascade": (dict,),
+}
+
+
 def read(path):
     """One report file, checked (``check``), or a UsageError that says what is wrong with it."""
     return check(files.read_json(path, "benchmark report"), f"benchmark report {path}")
@@ -54,11 +62,24 @@ def check(report, where):
             # bool is an int to Python, but never a valid count or time here.
             if isinstance(result[key], bool) or not isinstance(result[key], types):
                 raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r}")
+        for key, types in _OPTIONAL_FIELDS.items():
+            if key in result and (isinstance(result[key], bool) or not isinstance(result[key], types)):
+                raise errors.UsageError(f"{where}: results[{index}].{key} has the wrong type: {result[key]!r:.80}")
+        if "cascade" in result:
+            _check_cascade(result["cascade"], f"{where}: results[{index}].cascade")
         _check_timings(result, f"{where}: results[{index}]")
     report["results"] = [timing.complete(result) for result in results]
     for index, result in enumerate(report["results"]):
         _check_measured(result, f"{where}: results[{index}]")
     return report
+
+
+def _check_cascade(cascade, where):
+    """A cascade row's ``cascade``: as many depths as exit fractions, each fraction in [0, 1]."""
+    depths, fractions = cascade.get("depths"), cascade.get("exit_fractions")
+    if not isinstance(depths, list) or not depths or not isinstance(fractions, list) or len(fractions) != len(depths) \
+            or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1 for f in fractions):
+        raise errors.UsageError(f"{where} must hold depths and as many exit_fractions, each from 0 to 1")
 
 
 def _check_measured(result, where):

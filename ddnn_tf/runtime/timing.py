@@ -168,15 +168,18 @@ def benchmark_cascade(path, threads, warmup, eval_examples=1000):
     from ddnn_tf.runtime.cascade import Cascade
 
     path = Path(path)
+    first_file = path.parent / Cascade(path).stages[0]["file"]  # checks every file before anything is timed
+    meta = runtime.read_metadata(first_file, first_file.read_bytes())
+    if not meta or "data" not in meta:
+        raise errors.UsageError(f"{first_file} has no .json metadata naming its run's data, whose test images "
+                                "score the cascade; keep the export's .json files beside the .tflite files")
+    images, labels = _held_out(meta, eval_examples)
+    images = images.astype(np.uint8)
     results = []
     for count in threads:
         start = time.perf_counter()
         cascade = Cascade(path, threads=count)
         init_ms = (time.perf_counter() - start) * 1e3
-        first_file = path.parent / cascade.stages[0]["file"]
-        meta = runtime.read_metadata(first_file, first_file.read_bytes())
-        images, labels = _held_out(meta, eval_examples)
-        images = images.astype(np.uint8)
         start = time.perf_counter()
         cascade(images[0])
         first_ms = (time.perf_counter() - start) * 1e3

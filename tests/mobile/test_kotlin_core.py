@@ -166,13 +166,20 @@ def test_report_written_by_python_is_read_and_written_back_by_kotlin(kotlin_jar,
     # Compared as text so that an int written back as a float (50 -> 50.0) would show.
     assert json.dumps(back, sort_keys=True) == json.dumps(report, sort_keys=True)
 
-    # The budget rule: Kotlin's DepthSelection picks what timing.deepest_within picks.
-    results = report["results"]
+    # The budget rule: Kotlin's DepthSelection picks what timing.deepest_within picks. A cascade's row, the
+    # fastest and costliest here, is no depth: neither may pick it.
+    fastest = min(report["results"], key=lambda r: r["median_ms"])
+    cascade_row = {**fastest, "file": "cascade.json", "signature": "cascade", "depth": "cascade",
+                   "multiply_accumulates": 10**12,
+                   "cascade": {"rule": "max_probability", "depths": [20, 32], "thresholds": [0.5],
+                               "exit_fractions": [0.5, 0.5]}}
+    results = report["results"] + [cascade_row]
+    files.write_json(tmp_path / "with_cascade.json", {**report, "results": results})
     medians = sorted({r["median_ms"] for r in results})
     queries = [[budget, threads] for threads in (1, 2, 3)
                for budget in [0.0, medians[0] / 2, *medians, medians[-1] * 2]]
     (tmp_path / "queries.json").write_text(json.dumps(queries))
-    picked = kotlin_tool(kotlin_jar, "deepest", tmp_path / "kotlin.json", tmp_path / "queries.json")
+    picked = kotlin_tool(kotlin_jar, "deepest", tmp_path / "with_cascade.json", tmp_path / "queries.json")
     for (budget, threads), kotlin in zip(queries, picked):
         python = timing.deepest_within(results, budget, threads)
         expected = None if python is None else {key: python[key] for key in ("file", "signature", "depth", "median_ms")}

@@ -61,6 +61,52 @@ def test_the_sweep_finds_the_optimum_a_brute_force_finds(seed, target):
     assert tuple(np.bincount(stop, minlength=len(stages))) == choice.exits
 
 
+def _three_stage_reference(scores, correct, macs, target):
+    """The best three-stage cascade over files 0, 1, 2: every first threshold, all second ones at once."""
+    images = scores.shape[1]
+    spent = np.cumsum(macs)
+    best = None
+    for first in np.concatenate([np.unique(scores[0]), [np.inf]]):
+        stops_first = scores[0] >= first
+        for second in np.concatenate([np.unique(scores[1]), [np.inf]]):
+            stop = np.where(stops_first, 0, np.where(scores[1] >= second, 1, 2))
+            right = int(correct[stop, np.arange(images)].sum())
+            cost = float(spent[stop].sum())
+            if target.max_drop is not None:
+                key = (-cost, right) if right >= correct[-1].sum() - target.max_drop / 100 * images - 1e-9 else None
+            else:
+                key = (right, -cost) if cost <= target.budget_macs * images else None
+            if key is not None and (best is None or key > best):
+                best = key
+    return best
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [cascade.Target(max_drop=1), cascade.Target(budget_macs=40)], ids=["drop", "budget"])
+def test_the_sweep_is_exact_across_chunks_of_first_thresholds(target):
+    """600 images with distinct scores: the first stage's 599 thresholds are swept in more than one chunk."""
+    scores, correct, macs = _problem(7, images=600)
+    found = cascade._best_of((0, 1, 2), scores, correct, macs, target,
+                             int(np.ceil(correct[-1].sum() - (target.max_drop or 0) / 100 * 600 - 1e-9)))
+    key = (-found.total_macs, found.correct) if target.max_drop is not None else (found.correct, -found.total_macs)
+    assert key == pytest.approx(_three_stage_reference(scores, correct, macs, target))
+
+
+def test_a_score_equal_to_its_threshold_exits():
+    scores = np.array([[0.5, 0.49], [0.0, 0.0]])
+    assert cascade.route(scores, [0.5]).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("threshold", [True, float("nan"), "0.5"], ids=["bool", "nan", "string"])
+def test_a_cascade_file_with_a_threshold_that_is_no_number_is_refused(tmp_path, threshold):
+    stage = {"file": "a.tflite", "sha256": "0" * 64, "depth": 8, "multiply_accumulates": 10}
+    document = {"schema": cascade.SCHEMA, "rule": "max_probability",
+                "stages": [{**stage, "threshold": threshold}, {**stage, "file": "b.tflite", "threshold": None}]}
+    (tmp_path / "cascade.json").write_text(__import__("json").dumps(document))
+    with pytest.raises(errors.UsageError, match=r"stages\[0\].threshold must be a number"):
+        cascade.read(tmp_path / "cascade.json")
+
+
 def test_a_threshold_sits_between_scores_so_that_a_rounding_never_moves_an_image():
     scores = np.array([[0.9, 0.7, 0.7, 0.2], [0.0, 0.0, 0.0, 0.0]])
     correct = np.array([[True, True, True, False], [True, True, True, True]])

@@ -7,13 +7,13 @@ object DepthSelection {
      * count taken as 0) whose median fits in [budgetMs] at [threads] threads;
      * between two results of the same cost, the one with the lower median;
      * null when none fits. A result without a median (a tool that does not
-     * report one) never fits: its latency is unknown.
+     * report one) never fits: its latency is unknown. A cascade's row is no depth and is never picked.
      */
     fun deepestWithin(results: List<BenchmarkResult>, budgetMs: Double, threads: Int): BenchmarkResult? {
         var best: BenchmarkResult? = null
         for (result in results) {
             val median = result.medianMs ?: continue
-            if (result.threads != threads || median > budgetMs) continue
+            if (result.threads != threads || median > budgetMs || result.extra["cascade"] != null) continue
             // Python's max() keeps the first of equal keys: replace only on a strictly better one.
             if (best == null || isBetter(result, best)) best = result
         }

@@ -41,6 +41,13 @@ class CascadeTests {
     }
 
     @Test
+    fun `a score equal to the threshold exits`() {
+        val even = Cascade(ExitRule.MAX_PROBABILITY, listOf(cascade.stages[0].copy(threshold = 0.5), cascade.stages[1]))
+        val decision = even.decide { stage -> if (stage == 0) floatArrayOf(1f, 1f) else floatArrayOf(0f, 9f) }
+        assertEquals("two equal logits score exactly 0.5", 0, decision.stage)
+    }
+
+    @Test
     fun `a file other than the one calibrated on is refused`() {
         val stage = cascade.stages[0]
         assertFailsWith<JsonException>("cascade.json was calibrated for another ${stage.file} (its sha256 differs)") {
