@@ -5,7 +5,7 @@
         [--plot docs/cascade_cifar10.png]
 
 Every threshold comes from the run's validation images alone
-(``ddnn_tf.cascade.calibrate``'s exact sweep over the files' dequantized
+(``ddnn_tf.export.cascade.calibrate``'s exact sweep over the files' dequantized
 int8 logits): the cascade for ``--max_drop`` under each exit rule, and one
 cascade per budget of a grid from the cheapest file's multiply-accumulates
 to the deepest's, which draw the curve. Each is then scored once on every
@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ddnn_tf import cascade as calibration  # noqa: E402
+from ddnn_tf.export import cascade as calibration  # noqa: E402
 from ddnn_tf import files, runtime  # noqa: E402
 from ddnn_tf.data import pipeline  # noqa: E402
 from ddnn_tf.run import Run  # noqa: E402

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import assert_matches_schema, error_lines, file_tree, run_cli
 
-from ddnn_tf import cascade as calibration
+from ddnn_tf.export import cascade as calibration
 from ddnn_tf import errors, merge_reports
 from ddnn_tf.data import pipeline
 from ddnn_tf.run import Run

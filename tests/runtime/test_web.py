@@ -62,7 +62,7 @@ def web_export(ekd_run, tmp_path_factory):
 def _calibrate(workdir, folder):
     """Writes the cascade.json of folder's two depths for a budget halfway between them: room for a cascade of
     both, not for depth 32 alone."""
-    from ddnn_tf import cascade as calibration
+    from ddnn_tf.export import cascade as calibration
     from ddnn_tf.run import Run
 
     macs = sorted(json.loads(path.read_text())["multiply_accumulates"] for path in folder.glob("*_depth*_int8.json"))
