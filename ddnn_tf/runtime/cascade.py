@@ -266,7 +266,7 @@ def route(scores, thresholds):
 # ------------------------------------------------------------------ cascade.json
 
 
-def describe(choice, file_metas, rule, target, reference, images_role="validation"):
+def describe(choice, file_metas, rule, target, reference):
     """The ``cascade.json`` document of a ``sweep`` choice; ``file_metas`` are ``(name, metadata)`` in sweep
     order, ``reference`` is ``{"top1": …, "multiply_accumulates": …}`` of the deepest file on the same images."""
     import ddnn_tf
@@ -283,7 +283,7 @@ def describe(choice, file_metas, rule, target, reference, images_role="validatio
         "target": target.as_dict(),
         "stages": stages,
         "measured": {
-            "images": images_role,
+            "images": "validation",  # thresholds are chosen on no other split
             "examples": choice.images,
             "top1": choice.accuracy,
             "multiply_accumulates": choice.mean_macs,
