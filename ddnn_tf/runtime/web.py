@@ -354,18 +354,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 # Flags that keep a headless Chromium from reaching for Google's services, which a closed network refuses.
 HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0")
+                  "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
-def open_headless(executable, url, profile_dir):
-    """Opens ``url`` in a headless Chromium (``subprocess.Popen``); the caller ends it.
+def headless_command(executable, url, profile_dir, *flags):
+    """The command line and environment that open ``url`` in a headless Chromium with ``flags`` added.
 
     A Chromium unpacked from Debian's packages without installing them
     (``make test`` puts one under ``tests/browser``) finds its libraries
     beside it.
     """
     import os
-    import subprocess
 
     root = Path(executable).resolve().parents[3]  # <root>/usr/lib/chromium/<executable>
     libraries = [root / "usr/lib/x86_64-linux-gnu", root / "usr/lib/x86_64-linux-gnu/pulseaudio"]
@@ -373,5 +372,13 @@ def open_headless(executable, url, profile_dir):
     present = [str(path) for path in libraries if path.is_dir()]
     if present:
         env["LD_LIBRARY_PATH"] = ":".join(present + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
-    return subprocess.Popen([str(executable), *HEADLESS_FLAGS, f"--user-data-dir={profile_dir}", url], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [str(executable), *HEADLESS_FLAGS, *flags, f"--user-data-dir={profile_dir}", url], env
+
+
+def open_headless(executable, url, profile_dir):
+    """Opens ``url`` in a headless Chromium (``subprocess.Popen``); the caller ends it."""
+    import subprocess
+
+    # A debugging port keeps the headless shell on the page until it is killed, rather than exiting once it loads.
+    command, env = headless_command(executable, url, profile_dir, "--remote-debugging-port=0")
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -2,7 +2,9 @@
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import threading
 import time
 import urllib.error
@@ -156,6 +158,30 @@ def test_the_page_times_every_depth_in_headless_chromium_and_its_report_merges_w
     assert "LiteRT.js 2.5.3 (wasm, threads)" in merged.stdout and "ai_edge_litert" in merged.stdout
     runtimes = {row["runtime"] for row in json.loads((tmp_path / "merged.json").read_text())["results"]}
     assert len(runtimes) == 2
+
+
+@pytest.mark.slow
+def test_a_page_whose_clock_stands_still_sends_no_report_and_says_why(server, tmp_path, monkeypatch):
+    """A clock too coarse for the runs (one that stands still, here) times every run at 0 ms: the page must
+    not report that as a measurement."""
+    _needs_browser()
+    _, url, saved = server
+    page = tmp_path / "page"
+    shutil.copytree(web.PAGE, page, ignore=shutil.ignore_patterns("node_modules"))
+    index = (page / "index.html").read_text()
+    (page / "index.html").write_text(index.replace("<head>", "<head><script>performance.now = () => 1000;</script>", 1))
+    monkeypatch.setattr(web, "PAGE", page)
+    reports_before = len(saved)
+    # --dump-dom prints the page once it is idle; virtual time lets it wait for the page's fetches and runs.
+    command, env = web.headless_command(HEADLESS, f"{url}/?runs=3&warmup=1&threads=1", tmp_path / "profile",
+                                        "--virtual-time-budget=600000", "--dump-dom")
+    browser = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    status = re.search(r'<p id="status">(.*?)</p>', browser.stdout, re.S)
+    assert status, browser.stderr[-2000:]
+    assert status.group(1).startswith("stopped: resnet32_depth20_int8.tflite timed 0 ms, which no clock measures"), \
+        status.group(1)
+    assert "no report was sent" in status.group(1)
+    assert len(saved) == reports_before, "a report of zero timings reached the server"
 
 
 @pytest.mark.slow
