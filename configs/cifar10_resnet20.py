@@ -4,10 +4,13 @@ Channels 8/16/32; 45,000 training images (a seeded 5,000 of the 50,000 are
 validation), 4-pixel crop and flip, SGD 0.1 with momentum 0.9 and weight
 decay 5e-4, one epoch of linear warm-up, cosine decay to 0 over 10 epochs,
 mixed_bfloat16 (faster on a CPU with AVX512_BF16 at equal accuracy, measured in
-bench/cifar10_throughput.py and the study's pilot). Every depth trains with
-cross-entropy alone (mode=joint), the one-model recipe best on the study's
-validation images; --config.mode=ekd is the paper's distillation, which in the
-study lifted ResNet-8 by 1.0 point and cost ResNet-20 3.5. Every arm of the study
+bench/cifar10_throughput.py and the study's pilot; where a CPU lacks it, bfloat16
+is emulated and --config.precision=float32 is several times faster). Every depth
+trains with cross-entropy alone (mode=joint), the one-model recipe best on the
+study's validation images; --config.mode=ekd is the paper's distillation, which in
+the study lifted ResNet-8 by 1.0 point and cost ResNet-20 3.5, and with
+--config.ekd.at_weight=0 (its KL term alone) lifted ResNet-8 by 2.3 and cost
+ResNet-20 1.6 (docs/results.md, section 1b). Every arm of the study
 (bench/cifar10_study.py, docs/results.md) is this config with a few
 overrides. About 35 minutes on one CPU core, 25 on two:
     python -m ddnn_tf.train --config configs/cifar10_resnet20.py --workdir runs/cifar10_resnet20 \\

@@ -151,6 +151,19 @@ def test_the_cifar10_study_s_summary_follows_from_its_committed_records(tmp_path
     assert json.loads((tmp_path / "cifar10_study.json").read_text()) == committed
 
 
+def test_the_attribution_summary_follows_from_its_committed_records(tmp_path, monkeypatch):
+    """The committed Part A summary is what ``part_a --no_train`` computes from the committed records."""
+    monkeypatch.setattr(subprocess, "Popen", None)
+    results = REPO / "bench" / "results"
+    records = tmp_path / "cifar10_attribution"
+    shutil.copytree(results / "cifar10_attribution" / "runs", records / "runs")
+    shutil.copy(results / "cifar10_attribution_pilot.json", tmp_path / "cifar10_attribution_pilot.json")
+    cifar10_attribution.part_a(argparse.Namespace(records=str(records), train=False))
+    committed = json.loads((results / "cifar10_attribution_part_a.json").read_text())
+    assert json.loads((tmp_path / "cifar10_attribution_part_a.json").read_text()) == committed
+    assert (tmp_path / "cifar10_attribution_part_a.png").stat().st_size > 0
+
+
 def test_the_cifar10_config_trains_the_one_model_arm_best_on_validation():
     from ddnn_tf.config import load
 
