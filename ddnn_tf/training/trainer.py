@@ -13,6 +13,7 @@ a workdir, and it must be given the config the run holds
 """
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -297,12 +298,38 @@ def train(config, workdir, init_from=None):
     return False
 
 
+# CPU flags (x86's /proc/cpuinfo "flags", Arm's "Features") that compute bfloat16 natively.
+NATIVE_BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
+
+
+def emulated_bfloat16_note(precision, cpuinfo=Path("/proc/cpuinfo")):
+    """One line for a mixed_bfloat16 run on a CPU whose instructions lack bfloat16, else None.
+
+    Without a GPU, such a CPU emulates every bfloat16 op: CIFAR-10's ResNet-20
+    trained 4.6 times slower than in float32 on an AVX2 CPU (docs/results.md,
+    section 1b). Where ``cpuinfo`` cannot be read (not Linux) nothing is claimed.
+    """
+    if precision != "mixed_bfloat16" or tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        flags = re.search(r"^(?:flags|Features)\s*:(.*)$", cpuinfo.read_text(), re.M)
+    except OSError:
+        return None
+    if flags is None or NATIVE_BFLOAT16_FLAGS & set(flags.group(1).split()):
+        return None
+    return ("note: this CPU has no bfloat16 instructions (AVX512_BF16, AMX or Arm BF16), so mixed_bfloat16 is "
+            "emulated and trains several times slower than --config.precision=float32")
+
+
 def _train_in(config, run, write_to, strategy, resuming, source):
     """Trains from ``run``'s state, writing every file into ``write_to`` (a ``Run``); ``resuming``: ``has_trained``;
     ``source``: the ``Run`` whose weights a new run starts from, or None."""
     write_to.workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
+    note = emulated_bfloat16_note(config.precision)
+    if note:
+        print(note, flush=True)
     # Checkpoints are chosen on validation data; the eval split is scored by ``evaluate``.
     first_epoch, validation_data, info = pipeline.load(config.data, seed=config.seed, role="validation")
     if resuming:  # the same config may still read other files than the run trained on

@@ -203,4 +203,6 @@ def test_resnet_family_trains_as_before_the_contract():
     labels = rng.integers(0, 10, size=(32,))
     history = model.fit(images, labels, batch_size=16, epochs=2, verbose=0, shuffle=False).history
     assert weight_sum == pytest.approx(BEFORE_THE_CONTRACT["weight_sum"], rel=1e-12)
-    np.testing.assert_allclose(history["loss"], BEFORE_THE_CONTRACT["loss"], rtol=1e-5)
+    # Float32 kernels round differently between CPUs' instruction sets (7e-5 after two steps, AVX2 against
+    # AVX-512); a changed architecture or initialisation moves the loss by far more.
+    np.testing.assert_allclose(history["loss"], BEFORE_THE_CONTRACT["loss"], rtol=3e-4)

@@ -390,3 +390,23 @@ def test_a_resume_compares_data_paths_resolved(tmp_path):
     with pytest.raises(errors.UsageError, match=re.escape(f"data.directory: \"{tmp_path / 'images'}\" in its run.json, "
                                                           f"\"{tmp_path / 'other'}\" in this command")):
         trainer.check_same_config(Run(tmp_path), tiny_run_config(**{"data.directory": str(tmp_path / "other")}))
+
+
+@pytest.mark.parametrize("flags, emulated", [
+    ("flags\t\t: fpu sse2 avx avx2 fma", True),  # x86 without AVX512_BF16 or AMX
+    ("flags\t\t: fpu avx2 avx512f avx512_bf16", False),
+    ("flags\t\t: fpu avx2 amx_bf16 amx_tile", False),
+    ("Features\t: fp asimd bf16 i8mm", False),  # Arm with BF16
+    ("Features\t: fp asimd", True),
+])
+def test_mixed_bfloat16_on_a_cpu_without_bfloat16_instructions_is_named(flags, emulated, tmp_path):
+    from ddnn_tf.training import trainer
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\n{flags}\n\nprocessor\t: 1\n{flags}\n")
+    note = trainer.emulated_bfloat16_note("mixed_bfloat16", cpuinfo)
+    assert (note is not None) == emulated
+    if emulated:
+        assert "mixed_bfloat16 is emulated" in note and "--config.precision=float32" in note
+    assert trainer.emulated_bfloat16_note("float32", cpuinfo) is None
+    assert trainer.emulated_bfloat16_note("mixed_bfloat16", tmp_path / "missing") is None
