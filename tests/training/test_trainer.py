@@ -399,9 +399,10 @@ def test_a_resume_compares_data_paths_resolved(tmp_path):
     ("Features\t: fp asimd bf16 i8mm", False),  # Arm with BF16
     ("Features\t: fp asimd", True),
 ])
-def test_mixed_bfloat16_on_a_cpu_without_bfloat16_instructions_is_named(flags, emulated, tmp_path):
+def test_mixed_bfloat16_on_a_cpu_without_bfloat16_instructions_is_named(flags, emulated, tmp_path, monkeypatch):
     from ddnn_tf.training import trainer
 
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # the CPU alone, on any machine
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\n{flags}\n\nprocessor\t: 1\n{flags}\n")
     note = trainer.emulated_bfloat16_note("mixed_bfloat16", cpuinfo)
