@@ -358,6 +358,14 @@ def test_the_server_keeps_a_bounded_number_of_report_bytes(tmp_path):
         server.server_close()
 
 
+def _wait_for_threads_to_end(count, seconds=10):
+    """Waits for the server's handler threads to end: a thread frees its slot only after it closes its socket."""
+    deadline = time.monotonic() + seconds
+    while threading.active_count() > count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == count, "every handler thread ended"
+
+
 def test_a_slow_body_times_out_and_slow_peers_cannot_take_every_thread(tmp_path):
     import socket
 
@@ -386,6 +394,7 @@ def test_a_slow_body_times_out_and_slow_peers_cannot_take_every_thread(tmp_path)
         assert b"the report's 4000 bytes did not arrive within 2 s" in answer
         assert time.monotonic() - started < 6
         slow.close()
+        _wait_for_threads_to_end(before)  # the slow body's slot is free again: four slots for the peers
         # Ten peers that announce a body and send nothing: four threads at most, the rest answered 503 at once.
         for _ in range(10):
             peer = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -397,10 +406,7 @@ def test_a_slow_body_times_out_and_slow_peers_cannot_take_every_thread(tmp_path)
         assert len(refused) == 6
         for peer in peers[:4]:  # each held thread ends by its deadline, answering 408
             assert b" 408 " in peer.recv(64)
-        deadline = time.monotonic() + 10
-        while threading.active_count() > before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert threading.active_count() == before, "every handler thread ended"
+        _wait_for_threads_to_end(before)
         assert _post(url, _browser_report("after"))[0] == 200
         assert _reports(server.export_dir) and not list(server.export_dir.glob(".*")), "only whole reports"
     finally:
