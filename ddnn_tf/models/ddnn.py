@@ -114,11 +114,14 @@ class DDNN(MultiWorkerModel):
                 "to build_ddnn(..., objective=...)."
             )
         super().compile(optimizer=optimizer, **kwargs)
+        # Built now, not inside the first traced train_step: variables created there make tf.function trace the
+        # whole step a second time (about half a tiny run's start-up). Compile inside a strategy's scope, as Keras
+        # asks, and the slots are created there.
+        self.optimizer.build(self.trainable_variables)
 
     def compile_from_config(self, config):
         # Keras's own skips a custom compile(); without the optimizer restored, training could not resume.
         self.compile(**keras.saving.deserialize_keras_object(config))
-        self.optimizer.build(self.trainable_variables)
 
     def _make_trackers(self):
         names = ["loss", *(f"ce_{depth}" for depth in self.depths)]

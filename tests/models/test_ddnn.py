@@ -43,7 +43,11 @@ def test_compile_takes_the_optimizer_only_and_a_loaded_model_resumes_with_its_op
     with pytest.raises(ValueError, match="computes its own loss and metrics from its objective"):
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    assert model.optimizer.built, "slots created by compile, not inside the first traced step"
+    traces, train_step = [], model.train_step
+    model.train_step = lambda data: traces.append(data) or train_step(data)
     model.fit(tf.data.Dataset.from_tensors(mnist_batch).repeat(2), epochs=1, verbose=0)
+    assert len(traces) == 1, "a step that creates variables is traced twice"
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert int(loaded.optimizer.iterations) == 2
