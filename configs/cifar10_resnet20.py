@@ -9,8 +9,8 @@ is emulated and --config.precision=float32 is several times faster). Every depth
 trains with cross-entropy alone (mode=joint), the one-model recipe best on the
 study's validation images; --config.mode=ekd is the paper's distillation, which in
 the study lifted ResNet-8 by 1.0 point and cost ResNet-20 3.5, and with
---config.ekd.at_weight=0 (its KL term alone) lifted ResNet-8 by 2.3 and cost
-ResNet-20 1.6 (docs/results.md, section 1b). Every arm of the study
+--config.ekd.at_weight=0 (its KL term alone) lifted ResNet-8 by 2.5 and cost
+ResNet-20 1.5 (docs/results.md, section 1b). Every arm of the study
 (bench/cifar10_study.py, docs/results.md) is this config with a few
 overrides. About 35 minutes on one CPU core, 25 on two:
     python -m ddnn_tf.train --config configs/cifar10_resnet20.py --workdir runs/cifar10_resnet20 \\
