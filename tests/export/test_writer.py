@@ -61,8 +61,9 @@ def test_int8_file_takes_uint8_pixels_and_is_int8_inside_without_flex_ops(traine
     assert interpreter.get_input_details()[0]["quantization"] == (0.0, 0), "raw pixels, not quantized values"
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
     ops = runtime.op_names(flatbuffer)
-    # The pixels are cast once, quantized, then normalised in int8.
-    assert {"CAST", "QUANTIZE", "CONV_2D"} <= set(ops) and not [op for op in ops if "Flex" in op or "DELEGATE" in op]
+    # The pixels are cast once, quantized, then normalised in int8 by one depthwise convolution, not MUL ops.
+    assert {"CAST", "QUANTIZE", "DEPTHWISE_CONV_2D", "CONV_2D"} <= set(ops) and "MUL" not in ops
+    assert not [op for op in ops if "Flex" in op or "DELEGATE" in op]
     meta = json.loads((tmp_path / rows[0]["file"]).with_suffix(".json").read_text())
     assert meta["output"]["dtype"] == "int8" and meta["output"]["scale"] > 0
 
