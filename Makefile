@@ -117,9 +117,10 @@ SERVE_FLAGS ?= --host=0.0.0.0
 serve: setup $(RUN)/export_web/cascade.json $(LITERT)
 	$(BIN)/python -m ddnn_tf.serve_benchmark --workdir $(RUN) $(SERVE_FLAGS)
 
-# pytest-xdist workers (two: one per core here), a test file each at a time (a file's fixtures are built once).
+# pytest-xdist workers (two: one per core here), handed tests one by one; the tests sharing a
+# module- or class-scoped fixture go to one worker together (tests/conftest.py), so it is built once.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test: setup $(KOTLINC) $(CORE_JARS) $(LITERT) $(HEADLESS)
 	$(PYTEST) tests

@@ -34,9 +34,10 @@ MOBILE = REPO / "mobile"
 MOBILE_TESTDATA = MOBILE / "testdata"  # the files mobile/core's tests and the Python tests share
 TINY_TFLITE = REPO / "tests" / "testdata" / "resnet8_width025_int8.tflite"  # an untrained ResNet-8 at width 0.25, int8
 SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"  # beside the checkout, where it is
-# A training run small enough for tests: ResNet-32 holding ResNet-20.
+# A training run small enough for tests: ResNet-32 holding ResNet-20. Its evaluation scores each
+# depth once (no second scoring after re-estimating BN: tests/training/test_evaluation.py asks for one).
 TINY_RUN_OVERRIDES = {"model.arch": "resnet32", "data.train_examples": 1024, "data.eval_examples": 500,
-                      "data.validation_examples": 500}
+                      "data.validation_examples": 500, "bn_recalibration_batches": 0}
 
 # A DDNN small enough to train in seconds: ResNet-20 holding depths 8 and 14.
 TINY_ARCH = "resnet20"
@@ -101,10 +102,15 @@ def mnist_batch():
     return next(iter(ddnn_tf.data.mnist("test", batch_size=32)))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         if "end_to_end" in item.path.parts:
             item.add_marker(pytest.mark.slow)
+        # make test spreads tests one by one over its workers (--dist loadgroup), but a module- or
+        # class-scoped fixture is built once per worker: the tests that share one stay together.
+        if any(defs[-1].scope in ("module", "class") for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 @pytest.fixture(autouse=True)
